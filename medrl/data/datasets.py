@@ -31,7 +31,8 @@ def load_dataset(source: str | os.PathLike, section: str = "training") -> list[d
     Args:
         source: ``dataset.json``, a folder with ``imagesTr/labelsTr`` (or holding a
             ``dataset.json``), or a ``.csv`` with an ``image`` column.
-        section: ``"training"``, ``"validation"`` or ``"test"`` (a CSV has one list, used for all).
+        section: ``"training"``, ``"validation"`` or ``"test"`` (a CSV has one list, used for all);
+            a ``dataset.json`` may hold further lists of cases under other keys (e.g. ``test_mr``).
 
     Returns:
         list of case dicts with absolute path strings; ``label`` is ``None`` when absent.
@@ -39,13 +40,9 @@ def load_dataset(source: str | os.PathLike, section: str = "training") -> list[d
     Raises:
         MedrlInputError: unknown layout, missing keys, or paths to files that do not exist.
     """
-    if section not in SECTIONS:
+    source = _resolve_source(source)
+    if section not in SECTIONS and not (source.suffix.lower() == ".json" and section in dataset_sections(source)):
         raise MedrlInputError(source, f"unknown section {section!r}; choose one of {SECTIONS}")
-    source = Path(source)
-    if not source.exists():
-        raise MedrlInputError(source, "no such file or folder")
-    if source.is_dir() and (source / "dataset.json").is_file():
-        source = source / "dataset.json"
     if source.is_dir():
         cases = _folder_cases(source, section)
     elif source.suffix.lower() == ".json":
@@ -57,6 +54,32 @@ def load_dataset(source: str | os.PathLike, section: str = "training") -> list[d
     for case in cases:
         _check_files_exist(case, source)
     return cases
+
+
+def _resolve_source(source: str | os.PathLike) -> Path:
+    source = Path(source)
+    if not source.exists():
+        raise MedrlInputError(source, "no such file or folder")
+    if source.is_dir() and (source / "dataset.json").is_file():
+        return source / "dataset.json"
+    return source
+
+
+def dataset_sections(source: str | os.PathLike) -> list[str]:
+    """Names of the case lists a dataset holds: the MSD sections, plus any other list of cases in a
+    ``dataset.json`` (e.g. ``test_mr``). A folder or CSV always reports the MSD sections."""
+    source = _resolve_source(source)
+    if source.suffix.lower() != ".json":
+        return list(SECTIONS)
+    try:
+        document = json.loads(source.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return list(SECTIONS)  # load_dataset reports the problem
+    extra = [
+        key for key, value in (document.items() if isinstance(document, dict) else [])
+        if key not in SECTIONS and isinstance(value, list) and value and all(isinstance(v, dict) and "image" in v for v in value)
+    ]
+    return list(SECTIONS) + extra
 
 
 def is_dataset_path(path: str | os.PathLike) -> bool:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medrl.data.datasets import SECTIONS, is_dataset_path, load_dataset
+from medrl.data.datasets import dataset_sections, is_dataset_path, load_dataset
 from medrl.data.geometry import orientation_code, voxel_spacing
 from medrl.data.loading import load_case
 from medrl.data.readers import read_scan
@@ -60,7 +60,7 @@ def inspect_dataset(source: str | os.PathLike, channel: int | None = None) -> di
         a case summary holds ``image``/``label`` summaries, or ``error`` when its check failed.
     """
     report = {"dataset": os.fspath(source), "sections": {}, "problems": []}
-    for section in SECTIONS:
+    for section in dataset_sections(source):
         cases = load_dataset(source, section)
         summaries = []
         for case in cases:
