@@ -1,0 +1,129 @@
+"""From a :class:`~medrl.agents.rollout.Rollout` to the loss and one optimizer update.
+
+Warm start, then reward (DESIGN.md): for the first ``warm_start_updates`` updates the policy imitates
+the oracle actions (behaviour cloning; the critic already learns its value loss); afterwards the A2C
+loss takes over and a small cloning term with weight ``cloning_weight`` stays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+
+from medrl.agents.losses import a2c_loss, behaviour_cloning_loss, discounted_returns, value_loss
+from medrl.agents.policy import PolicyValueNet, RewardMapConv
+from medrl.agents.rollout import Rollout
+
+
+@dataclass
+class A2CConfig:
+    """Settings of the actor-critic update.
+
+    Attributes:
+        gamma: discount γ of the returns.
+        entropy_coef: β, weight of the entropy bonus.
+        value_coef: weight of the critic's ½(R − V)² loss.
+        cloning_weight: weight of the behaviour-cloning term after the warm start (0 = pure A2C).
+        warm_start_updates: number of first updates that train by behaviour cloning only.
+        bootstrap: bootstrap the returns with V(s⁽ᵀ⁾) (the episode is truncated, the clinician could
+            go on); False treats the last state as terminal.
+        max_grad_norm: clip the gradients' global norm to this (``None`` = no clipping).
+    """
+
+    gamma: float = 0.95
+    entropy_coef: float = 0.01
+    value_coef: float = 1.0
+    cloning_weight: float = 0.1
+    warm_start_updates: int = 0
+    bootstrap: bool = True
+    max_grad_norm: float | None = None
+
+
+class LossTerms(NamedTuple):
+    """Scalar loss parts; ``total`` is what is minimised."""
+
+    total: torch.Tensor
+    policy: torch.Tensor
+    value: torch.Tensor
+    entropy: torch.Tensor
+    cloning: torch.Tensor
+
+
+def _reward_map_propagation(reward_conv: RewardMapConv | None, volume_shape: tuple | None):
+    """The returns' propagation (B, N) -> (B, N) through the reward-map convolution, or ``None``."""
+    if reward_conv is None or volume_shape is None:
+        return None
+    return lambda next_return: reward_conv(next_return.reshape(-1, 1, *volume_shape)).reshape(next_return.shape)
+
+
+def compute_loss(
+    b: Rollout,
+    config: A2CConfig,
+    warm_start: bool = False,
+    reward_conv: RewardMapConv | None = None,
+) -> LossTerms:
+    """The loss of one rollout.
+
+    Args:
+        b: the rollout (needs ``b_oracle_actions`` when cloning is used).
+        config: the update's settings.
+        warm_start: True = behaviour cloning + value loss only; False = A2C + ``cloning_weight`` ×
+            cloning.
+        reward_conv: optional PixelRL reward-map convolution, used for per-voxel agents only.
+
+    Returns:
+        :class:`LossTerms`; all means are over valid agents and steps.
+    """
+    bootstrap = b.bootstrap_value if config.bootstrap else torch.zeros_like(b.bootstrap_value)
+    propagate = _reward_map_propagation(reward_conv, b.volume_shape)
+    b_returns = discounted_returns(b.b_rewards, bootstrap, config.gamma, propagate)
+
+    a2c = a2c_loss(b.b_logits, b.b_actions, b_returns, b.b_values, b.b_valid, config.entropy_coef, config.value_coef)
+    use_cloning = warm_start or config.cloning_weight > 0
+    if use_cloning and b.b_oracle_actions is None:
+        raise ValueError("behaviour cloning needs the oracle actions: play the rollout with record_oracle=True")
+    cloning = (
+        behaviour_cloning_loss(b.b_logits, b.b_oracle_actions, b.b_valid)
+        if use_cloning
+        else torch.zeros((), device=b.b_logits.device)
+    )
+    if warm_start:
+        critic = value_loss(b_returns.detach(), b.b_values, b.b_valid)
+        total = cloning + config.value_coef * critic
+    else:
+        total = a2c.total + config.cloning_weight * cloning
+    return LossTerms(total, a2c.policy, a2c.value, a2c.entropy, cloning)
+
+
+def a2c_update(
+    policy: PolicyValueNet,
+    optimizer: torch.optim.Optimizer,
+    b: Rollout,
+    config: A2CConfig,
+    update: int,
+) -> dict[str, float]:
+    """One gradient step on the rollout's loss (warm start while ``update < warm_start_updates``).
+
+    Args:
+        policy: the network that produced the rollout (its ``reward_conv`` is used if present).
+        optimizer: an optimizer over ``policy.parameters()``.
+        b: the rollout, played with autograd on.
+        config: the update's settings.
+        update: 0-based index of this update (decides warm start or A2C).
+
+    Returns:
+        Floats for logging: the loss parts, and the mean Dice before the first and after the last
+        interaction.
+    """
+    terms = compute_loss(b, config, update < config.warm_start_updates, policy.reward_conv)
+    optimizer.zero_grad(set_to_none=True)
+    terms.total.backward()
+    if config.max_grad_norm is not None:
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+    optimizer.step()
+    stats = {name: float(value.detach()) for name, value in terms._asdict().items()}
+    stats["dice_initial"] = float(b.dice_before[0].nanmean())
+    stats["dice_final"] = float(b.dice_after[-1].nanmean())
+    return stats

@@ -1,0 +1,113 @@
+"""Play one episode of K interactions × S steps in a batched environment, recording what A2C needs.
+
+Read top to bottom (CleanRL style): for each interaction the robot clinician clicks, then for each
+step the shared policy scores every voxel, the scores are pooled per agent (identity for per-voxel
+agents, region means for per-region agents), each agent samples (or takes the best) action, and the
+environment returns the per-voxel reward, pooled per agent. Batch tensors are named ``b_*`` and
+stacked over the T = K·S steps. The loss is computed from the result in :mod:`medrl.agents.a2c`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.distributions import Categorical
+
+from medrl.agents.policy import PolicyValueNet
+from medrl.env.environment import RefinementEnv
+from medrl.env.regions import VoxelAgents
+
+
+@dataclass
+class Rollout:
+    """One episode of T = K·S steps over B volumes with N agents each, A actions.
+
+    Attributes:
+        b_logits: (T, B, N, A) float32 action logits per agent (with autograd graph).
+        b_values: (T, B, N) float32 critic values V(s) per agent (with autograd graph).
+        b_actions: (T, B, N) int64 actions taken.
+        b_rewards: (T, B, N) float32 agent rewards (a region's: mean over its valid voxels).
+        b_valid: (T, B, N) bool, agents whose target was known at that step.
+        b_oracle_actions: (T, B, N) int64 best immediate actions, or ``None`` if not recorded.
+        bootstrap_value: (B, N) float32 V(s⁽ᵀ⁾) of the final state, detached.
+        dice_before: (K, B) float32 Dice after each interaction's clicks, before the agents act.
+        dice_after: (K, B) float32 Dice after each interaction's S steps.
+        volume_shape: (D, H, W) for per-voxel agents (agent tensors reshape to volumes), else ``None``.
+    """
+
+    b_logits: torch.Tensor
+    b_values: torch.Tensor
+    b_actions: torch.Tensor
+    b_rewards: torch.Tensor
+    b_valid: torch.Tensor
+    b_oracle_actions: torch.Tensor | None
+    bootstrap_value: torch.Tensor
+    dice_before: torch.Tensor
+    dice_after: torch.Tensor
+    volume_shape: tuple[int, int, int] | None
+
+
+def rollout(
+    env: RefinementEnv,
+    policy: PolicyValueNet,
+    interactions: int,
+    steps: int,
+    sample: bool = True,
+    record_oracle: bool = True,
+) -> Rollout:
+    """Play K = ``interactions`` robot-clinician interactions of S = ``steps`` agent steps each.
+
+    Args:
+        env: an environment already ``reset`` with a batch (and a label, for the robot clinician).
+        policy: the shared policy/value network.
+        interactions: K ≥ 1, clicks-then-act rounds.
+        steps: S ≥ 1, agent steps after each round of clicks.
+        sample: sample actions from π (training); False takes the most likely action (evaluation).
+        record_oracle: also record the oracle actions (needed by the behaviour-cloning loss).
+
+    Returns:
+        A :class:`Rollout`. Wrap the call in ``torch.no_grad()`` when no loss is needed.
+    """
+    b_logits, b_values, b_actions, b_rewards, b_valid, b_oracle = [], [], [], [], [], []
+    dice_before, dice_after = [], []
+
+    for _ in range(interactions):
+        env.add_clicks()
+        dice_before.append(env.dice())
+        for _ in range(steps):
+            logit_map, value_map = policy(env.state())
+            logits = env.agents.pool(logit_map).transpose(1, 2)  # (B, N, A)
+            values = env.agents.pool(value_map)[:, 0]  # (B, N)
+            if sample:
+                actions = Categorical(logits=logits).sample()  # (B, N)
+            else:
+                actions = logits.max(-1).indices  # the most likely action; max is faster than argmax on CPU
+            valid = env.agent_valid()
+            if record_oracle:
+                b_oracle.append(env.oracle_actions())
+            _, reward_map = env.step(actions)
+
+            b_logits.append(logits)
+            b_values.append(values)
+            b_actions.append(actions)
+            b_rewards.append(env.agent_rewards(reward_map))
+            b_valid.append(valid)
+        dice_after.append(env.dice())
+
+    with torch.no_grad():
+        _, value_map = policy(env.state())
+        bootstrap_value = env.agents.pool(value_map)[:, 0]
+
+    return Rollout(
+        b_logits=torch.stack(b_logits),
+        b_values=torch.stack(b_values),
+        b_actions=torch.stack(b_actions),
+        b_rewards=torch.stack(b_rewards),
+        b_valid=torch.stack(b_valid),
+        b_oracle_actions=torch.stack(b_oracle) if record_oracle else None,
+        bootstrap_value=bootstrap_value,
+        dice_before=torch.stack(dice_before),
+        dice_after=torch.stack(dice_after),
+        volume_shape=env.agents.spatial_shape if isinstance(env.agents, VoxelAgents) else None,
+    )

@@ -1,0 +1,150 @@
+"""The robot clinician (simulated clicks) and the hint maps that encode clicks for the policy.
+
+Robot user (DESIGN.md): the errors of a prediction are split into false-negative and false-positive
+voxels, each split into 26-connected components; the k largest components (by volume; every voxel of
+a volume has the same size, so mm³ and voxel counts rank alike) get one click each, at the voxel
+farthest from the component's boundary (Euclidean distance transform in mm, the volume's border
+counting as boundary). A false-negative component gives a positive click, a false-positive one a
+negative click. Ties (equal sizes, equal depths) are broken by a seeded random generator.
+
+Hint maps: h(x) = max over clicks c of exp(−d(x, c)²/(2σ²)), d the Euclidean distance in mm —
+equivalently a Gaussian of the distance to the nearest click. Geodesic distance is not implemented.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+_CONNECTIVITY_26 = np.ones((3, 3, 3), dtype=bool)
+
+
+@dataclass(frozen=True)
+class Click:
+    """One click of a clinician.
+
+    Attributes:
+        index: voxel index (i, j, k) along (D, H, W).
+        positive: True for "this is foreground" (fixes a false negative), False for "background".
+    """
+
+    index: tuple[int, int, int]
+    positive: bool
+
+
+def _deepest_voxel(component: np.ndarray, spacing: Sequence[float], rng: np.random.Generator) -> tuple[int, ...]:
+    """Index of the voxel of a bool ``component`` farthest (in mm) from its boundary; rng breaks ties."""
+    padded = np.pad(component, 1, constant_values=False)  # the volume border counts as boundary
+    depth = ndimage.distance_transform_edt(padded, sampling=spacing)[1:-1, 1:-1, 1:-1]
+    candidates = np.argwhere(np.isclose(depth, depth.max(), rtol=1e-6, atol=0.0) & component)
+    return tuple(int(i) for i in candidates[rng.integers(len(candidates))])
+
+
+def robot_clicks(
+    pred: np.ndarray,
+    target: np.ndarray,
+    spacing: Sequence[float] = (1.0, 1.0, 1.0),
+    k: int = 1,
+    valid: np.ndarray | None = None,
+    rng: np.random.Generator | int | None = None,
+) -> list[Click]:
+    """Simulated clicks on the k largest error components of one volume.
+
+    Args:
+        pred: (D, H, W) predicted mask (bool or {0, 1}).
+        target: (D, H, W) true mask, same shape.
+        spacing: voxel size in mm along (D, H, W).
+        k: the number of clicks wanted (at most one per component).
+        valid: optional (D, H, W) bool: only errors here count (where the truth is known).
+        rng: a ``numpy.random.Generator`` or a seed; ``None`` seeds with 0 (reproducible).
+
+    Returns:
+        Up to ``k`` clicks, largest component first. No error -> no click (empty list).
+
+    Example:
+        >>> t = np.zeros((5, 5, 5), bool); t[1:4, 1:4, 1:4] = True
+        >>> robot_clicks(np.zeros_like(t), t)
+        [Click(index=(2, 2, 2), positive=True)]
+    """
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(0 if rng is None else rng)
+    pred, target = np.asarray(pred).astype(bool), np.asarray(target).astype(bool)
+    known = np.ones_like(target) if valid is None else np.asarray(valid).astype(bool)
+
+    components = []  # (size, tie-break key, positive, bool mask of the component's bounding box, box)
+    for positive, errors in ((True, target & ~pred & known), (False, pred & ~target & known)):
+        labels, count = ndimage.label(errors, structure=_CONNECTIVITY_26)
+        sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+        for label, box in enumerate(ndimage.find_objects(labels), start=1):
+            components.append((int(sizes[label - 1]), rng.random(), positive, labels[box] == label, box))
+
+    components.sort(key=lambda c: (-c[0], c[1]))
+    clicks = []
+    for _, _, positive, mask, box in components[:k]:
+        local = _deepest_voxel(mask, spacing, rng)
+        clicks.append(Click(tuple(int(s.start + i) for s, i in zip(box, local)), positive))
+    return clicks
+
+
+def squared_distance_mm(
+    index: Sequence[int],
+    shape: Sequence[int],
+    spacing: Sequence[float],
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Squared Euclidean distance in mm from voxel ``index`` to every voxel of a (D, H, W) grid.
+
+    Returns:
+        (D, H, W) float32, 0 at ``index``.
+    """
+    axes = [
+        ((torch.arange(n, device=device, dtype=torch.float32) - i) * s) ** 2
+        for n, i, s in zip(shape, index, spacing)
+    ]
+    return axes[0].view(-1, 1, 1) + axes[1].view(1, -1, 1) + axes[2].view(1, 1, -1)
+
+
+def hint_maps(
+    clicks: Sequence[Click],
+    shape: Sequence[int],
+    spacing: Sequence[float],
+    sigma_mm: float,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Hint maps [positive, negative] of one volume's clicks.
+
+    Args:
+        clicks: the clicks so far (any number, possibly none).
+        shape: (D, H, W).
+        spacing: voxel size in mm along (D, H, W).
+        sigma_mm: Gaussian width σ in mm, > 0.
+        device: where to build the maps.
+
+    Returns:
+        (2, D, H, W) float32 in [0, 1]: channel 0 from positive clicks, 1 from negative clicks;
+        h = max over clicks of exp(−d²/(2σ²)), exactly 1 at a click, all 0 without clicks.
+    """
+    hints = torch.zeros(2, *shape, dtype=torch.float32, device=device)
+    for click in clicks:
+        gaussian = torch.exp(-squared_distance_mm(click.index, shape, spacing, device) / (2.0 * sigma_mm**2))
+        channel = 0 if click.positive else 1
+        hints[channel] = torch.maximum(hints[channel], gaussian)
+    return hints
+
+
+def click_ball(
+    click: Click,
+    shape: Sequence[int],
+    spacing: Sequence[float],
+    radius_mm: float,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """The voxels a click labels: those within ``radius_mm`` (in mm) of the clicked voxel.
+
+    Returns:
+        (D, H, W) bool; ``radius_mm = 0`` gives just the clicked voxel.
+    """
+    return squared_distance_mm(click.index, shape, spacing, device) <= radius_mm**2

@@ -1,0 +1,280 @@
+"""The batched refinement environment: B volumes, their probabilities, clicks, targets and rewards.
+
+One episode: ``reset`` with images and initial probabilities; then K interactions, each
+``add_clicks`` (the robot clinician, or given clicks) followed by S ``step``s of the agents. Clicked
+voxels become clinician labels that override the reward's target (see :mod:`medrl.env.feedback`).
+Per-voxel and per-region agents share this API: agent tensors are (B, N) with N = D·H·W voxels or
+R regions (see :mod:`medrl.env.regions`). Everything is batched tensor code on the images' device;
+the only Python loops run over the B volumes and their few clicks (robot clicks and distance
+transforms are computed with scipy on the CPU).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from monai.metrics import compute_dice
+
+from medrl.env.actions import DEFAULT_DELTAS, ActionSet
+from medrl.env.clicks import Click, click_ball, hint_maps, robot_clicks
+from medrl.env.feedback import reward_target
+from medrl.env.regions import RegionAgents, VoxelAgents
+from medrl.env.reward import DEFAULT_EPS, boundary_weight, log_likelihood_map
+from medrl.env.state import build_state, to_mask
+from medrl.errors import MedrlInputError
+
+
+@dataclass
+class EnvConfig:
+    """Settings of :class:`RefinementEnv`.
+
+    Attributes:
+        deltas: the action set, amounts added to a probability (see :class:`ActionSet`).
+        eps: probability clamp inside the reward's logarithms.
+        clicks_per_interaction: k, robot clicks per interaction (one per error component).
+        hint_sigma_mm: σ in mm of the Gaussian hint maps.
+        click_radius_mm: a click labels the voxels within this radius in mm (0 = the voxel only).
+        clinician_weight: reward weight of clinician-labelled voxels (dataset voxels weigh 1).
+        boundary_gain: BS-IRIS extra weight w0 at the target's boundary (0 = no boundary weighting).
+        boundary_sigma_mm: σ in mm of the boundary weighting's Gaussian fall-off.
+        seed: seed of the robot clinician's tie-breaking.
+    """
+
+    deltas: tuple[float, ...] = DEFAULT_DELTAS
+    eps: float = DEFAULT_EPS
+    clicks_per_interaction: int = 1
+    hint_sigma_mm: float = 5.0
+    click_radius_mm: float = 0.0
+    clinician_weight: float = 1.0
+    boundary_gain: float = 0.0
+    boundary_sigma_mm: float = 2.0
+    seed: int = 0
+
+
+def _check_volume_batch(name: str, tensor: torch.Tensor, shape: torch.Size | None = None) -> None:
+    """Raise :class:`MedrlInputError` unless ``tensor`` is (B, 1, D, H, W) (and of ``shape`` if given)."""
+    if tensor.dim() != 5 or tensor.shape[1] != 1:
+        raise MedrlInputError(name, f"expected shape (B, 1, D, H, W), got {tuple(tensor.shape)}")
+    if shape is not None and tensor.shape != shape:
+        raise MedrlInputError(name, f"shape {tuple(tensor.shape)} differs from the image's {tuple(shape)}")
+
+
+def _check_episode_inputs(
+    image: torch.Tensor,
+    p0: torch.Tensor,
+    label: torch.Tensor | None,
+    label_valid: torch.Tensor | None,
+    regions: torch.Tensor | None,
+) -> None:
+    """Raise :class:`MedrlInputError` unless the inputs of :meth:`RefinementEnv.reset` fit together."""
+    _check_volume_batch("image", image)
+    _check_volume_batch("p0", p0, image.shape)
+    if p0.min() < 0 or p0.max() > 1:
+        raise MedrlInputError("p0", "probabilities must lie in [0, 1]")
+    if label is not None:
+        _check_volume_batch("label", label, image.shape)
+        if not ((label == 0) | (label == 1)).all():
+            raise MedrlInputError("label", "a binary label with values {0, 1} is expected")
+    if label_valid is not None:
+        _check_volume_batch("label_valid", label_valid, image.shape)
+    if regions is not None and tuple(regions.shape) != (image.shape[0], *image.shape[2:]):
+        raise MedrlInputError("regions", f"expected shape (B, D, H, W) = {(image.shape[0], *image.shape[2:])}")
+
+
+def _per_volume_spacing(spacing: Sequence, batch: int) -> list[tuple[float, float, float]]:
+    """One (D, H, W) spacing in mm per volume, from one spacing or a list of B spacings."""
+    spacings = [spacing] * batch if np.ndim(spacing) == 1 else list(spacing)
+    if len(spacings) != batch or any(len(s) != 3 or min(s) <= 0 for s in spacings):
+        raise MedrlInputError("spacing", f"expected 3 positive voxel sizes in mm (or {batch} of them), got {spacing}")
+    return [tuple(float(v) for v in s) for s in spacings]
+
+
+class RefinementEnv:
+    """B volumes being refined by agents (per voxel or per region) and corrected by a clinician.
+
+    Args:
+        config: the environment's settings; defaults to ``EnvConfig()``.
+
+    After :meth:`reset`, the environment holds, all on the image's device:
+    ``image`` (B, 1, D, H, W) float32; ``p`` (B, 1, D, H, W) float32 in [0, 1]; ``hints``
+    (B, 2, D, H, W) float32 in [0, 1]; ``target`` / ``valid`` / ``weight`` (B, 1, D, H, W), the
+    reward's target (float {0, 1}), where it is known (bool) and its weight (float, 0 where not valid);
+    ``clicks`` (B lists of :class:`Click`); ``agents`` (voxel or region agents).
+    Change ``p`` only through :meth:`step` (or :meth:`reset`): the environment caches the
+    log-likelihood of ``p`` so that a step computes the reward's cross-entropy once, not twice.
+
+    Example:
+        >>> env = RefinementEnv()
+        >>> state = env.reset(image, soft_start(initial_mask), label=label)        # doctest: +SKIP
+        >>> env.add_clicks()                                                        # doctest: +SKIP
+        >>> state, reward_map = env.step(actions)                                   # doctest: +SKIP
+    """
+
+    def __init__(self, config: EnvConfig | None = None):
+        self.config = config or EnvConfig()
+        self.actions = ActionSet(tuple(self.config.deltas))
+        self.rng = np.random.default_rng(self.config.seed)
+
+    # ----------------------------------------------------------------------------------- episode
+    def reset(
+        self,
+        image: torch.Tensor,
+        p0: torch.Tensor,
+        label: torch.Tensor | None = None,
+        label_valid: torch.Tensor | None = None,
+        spacing: Sequence = (1.0, 1.0, 1.0),
+        regions: torch.Tensor | None = None,
+        n_regions: int | None = None,
+        seed: int | None = None,
+    ) -> torch.Tensor:
+        """Start an episode.
+
+        Args:
+            image: (B, 1, D, H, W) float images (normalised intensities).
+            p0: (B, 1, D, H, W) initial probabilities in [0, 1] (e.g. ``soft_start(mask)``).
+            label: optional (B, 1, D, H, W) ground truth in {0, 1}; ``None`` = no ground truth
+                (only clinician voxels will earn rewards; the robot clinician cannot click).
+            label_valid: optional (B, 1, D, H, W) bool: where ``label`` is known (default everywhere).
+            spacing: voxel size in mm along (D, H, W), one for all volumes or a list of B.
+            regions: optional (B, D, H, W) int region maps for per-region agents; ``None`` =
+                per-voxel agents.
+            n_regions: region slots per volume (default ``regions.max() + 1``).
+            seed: re-seed the robot clinician (default: continue its random stream).
+
+        Returns:
+            The state (B, 4, D, H, W) float32.
+
+        Raises:
+            MedrlInputError: on mismatched shapes, probabilities outside [0, 1], labels outside {0, 1}.
+        """
+        _check_episode_inputs(image, p0, label, label_valid, regions)
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+
+        self.image, self.p = image.float(), p0.float()
+        self.label = None if label is None else label.float()
+        self.label_valid = None if label_valid is None else label_valid.bool()
+        self.spacing = _per_volume_spacing(spacing, image.shape[0])
+        if regions is None:
+            self.agents = VoxelAgents(image.shape[2:])
+        else:
+            self.agents = RegionAgents(regions.to(image.device), n_regions)
+        self.clicks: list[list[Click]] = [[] for _ in range(image.shape[0])]
+        self.clinician_label = torch.zeros_like(self.p)
+        self.clinician_mask = torch.zeros_like(self.p, dtype=torch.bool)
+        self.hints = torch.zeros(image.shape[0], 2, *image.shape[2:], device=image.device)
+        self._refresh_target()
+        return self.state()
+
+    def state(self) -> torch.Tensor:
+        """(B, 4, D, H, W) float32: [image, p, h+, h−]."""
+        return build_state(self.image, self.p, self.hints)
+
+    def add_clicks(self, clicks: Sequence[Sequence[Click]] | None = None) -> list[list[Click]]:
+        """Add clicks (the robot clinician's by default); clicked voxels become clinician labels.
+
+        Args:
+            clicks: B lists of clicks to add; ``None`` asks the robot clinician for
+                ``config.clicks_per_interaction`` clicks per volume on the current mask's errors.
+
+        Returns:
+            The B lists of clicks added (a volume without errors gets none).
+
+        Raises:
+            MedrlInputError: if the robot is asked to click without a label, or ``clicks`` has the
+                wrong length.
+        """
+        clicks = self._robot_clicks() if clicks is None else [list(c) for c in clicks]
+        if len(clicks) != len(self.clicks):
+            raise MedrlInputError("clicks", f"expected {len(self.clicks)} lists of clicks, got {len(clicks)}")
+        shape = self.image.shape[2:]
+        for b, volume_clicks in enumerate(clicks):
+            for click in volume_clicks:
+                ball = click_ball(click, shape, self.spacing[b], self.config.click_radius_mm, self.p.device)
+                self.clinician_mask[b, 0] |= ball
+                self.clinician_label[b, 0][ball] = float(click.positive)
+            self.clicks[b].extend(volume_clicks)
+            self.hints[b] = hint_maps(self.clicks[b], shape, self.spacing[b], self.config.hint_sigma_mm, self.p.device)
+        self._refresh_target()
+        return clicks
+
+    def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Apply one action per agent and return the next state and the per-voxel reward.
+
+        Args:
+            actions: int64 action indices in [0, A): (B, N) per agent; per-voxel agents also accept
+                a (B, D, H, W) or (B, 1, D, H, W) map.
+
+        Returns:
+            ``(state, reward_map)``: the next state (B, 4, D, H, W) float32 and the reward
+            (B, 1, D, H, W) float32, relative cross-entropy gain (0 where the target is unknown).
+        """
+        voxel_actions = self.agents.broadcast(actions.reshape(actions.shape[0], 1, -1))
+        self.p = self.actions.apply(self.p, voxel_actions)
+        # relative_ce_gain(p, p_next, target, valid, eps, weight), reusing the cached log-likelihood
+        # of p (half the work); no masking needed, as the weight is 0 wherever the target is invalid
+        log_likelihood = log_likelihood_map(self.p, self.target, self.config.eps)
+        reward_map = (log_likelihood - self._log_likelihood).mul_(self.weight)
+        self._log_likelihood = log_likelihood
+        return self.state(), reward_map
+
+    # ------------------------------------------------------------------------------ agent views
+    def agent_valid(self) -> torch.Tensor:
+        """(B, N) bool: agents with at least one voxel whose target is known."""
+        return self.agents.pool(self.valid.float())[:, 0] > 0
+
+    def agent_rewards(self, reward_map: torch.Tensor) -> torch.Tensor:
+        """(B, N) float32 agent rewards: a region's is the mean reward of its valid voxels."""
+        return self.agents.pool(reward_map, self.valid)[:, 0]
+
+    def oracle_actions(self) -> torch.Tensor:
+        """(B, N) int64: each agent's action with the highest immediate (mean) reward from here."""
+        rewards = self.actions.action_rewards(self.p, self.target, self.valid, self.weight, self.config.eps)
+        return self.actions.best_action(self.agents.pool(rewards, self.valid), dim=1)
+
+    # --------------------------------------------------------------------------------- measures
+    def mask(self) -> torch.Tensor:
+        """(B, 1, D, H, W) bool: the current mask p ≥ 0.5."""
+        return to_mask(self.p)
+
+    def dice(self) -> torch.Tensor:
+        """(B,) float32 Dice of the current mask against the label, within ``label_valid``.
+
+        Empty label and empty mask give 1, empty label and non-empty mask 0; NaN without a label.
+        """
+        if self.label is None:
+            return torch.full((self.p.shape[0],), float("nan"), device=self.p.device)
+        known = torch.ones_like(self.valid) if self.label_valid is None else self.label_valid
+        pred = (self.mask() & known).float()
+        return compute_dice(pred, self.label * known, include_background=True, ignore_empty=False)[:, 0]
+
+    # -------------------------------------------------------------------------------- internals
+    def _robot_clicks(self) -> list[list[Click]]:
+        if self.label is None:
+            raise MedrlInputError("label", "the robot clinician needs a label to click; pass clicks instead")
+        masks, labels = self.mask()[:, 0].cpu().numpy(), self.label[:, 0].cpu().numpy()
+        known = None if self.label_valid is None else self.label_valid[:, 0].cpu().numpy()
+        return [
+            robot_clicks(
+                masks[b], labels[b], self.spacing[b], self.config.clicks_per_interaction,
+                None if known is None else known[b], self.rng,
+            )
+            for b in range(len(masks))
+        ]
+
+    def _refresh_target(self) -> None:
+        """Recompute the reward's target, valid mask and weight after the clinician's labels changed."""
+        self.target, self.valid, self.weight = reward_target(
+            self.label, self.clinician_label, self.clinician_mask, self.config.clinician_weight, self.label_valid
+        )
+        if self.config.boundary_gain > 0:
+            targets = (self.target * self.valid)[:, 0].cpu().numpy()
+            boundary = np.stack([
+                boundary_weight(t, s, self.config.boundary_gain, self.config.boundary_sigma_mm)
+                for t, s in zip(targets, self.spacing)
+            ])
+            self.weight = self.weight * torch.from_numpy(boundary).to(self.weight.device).unsqueeze(1)
+        self._log_likelihood = log_likelihood_map(self.p, self.target, self.config.eps)

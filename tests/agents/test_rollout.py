@@ -1,0 +1,90 @@
+"""Rollout of K interactions × S steps, the loss built from it, and one update, for voxel and region agents."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from medrl.agents.a2c import A2CConfig, a2c_update, compute_loss
+from medrl.agents.losses import behaviour_cloning_loss, value_loss
+from medrl.agents.policy import PolicyValueNet
+from medrl.agents.rollout import rollout
+from medrl.env.environment import EnvConfig, RefinementEnv
+from medrl.env.regions import grid_regions
+from medrl.env.state import soft_start
+
+
+def small_policy(**kwargs) -> PolicyValueNet:
+    torch.manual_seed(0)
+    return PolicyValueNet(channels=(4, 8), strides=(2,), **kwargs)
+
+
+def reset_env(batch, region_agents: bool) -> RefinementEnv:
+    env = RefinementEnv(EnvConfig(seed=0))
+    regions = None
+    if region_agents:
+        regions = torch.from_numpy(grid_regions((12, 12, 12), (4, 4, 4))).expand(2, 12, 12, 12)
+    env.reset(batch.image, soft_start(batch.initial), label=batch.label, regions=regions)
+    return env
+
+
+@pytest.mark.parametrize("region_agents, n_agents", [(False, 12**3), (True, 27)])
+def test_rollout_shapes(tiny_batch, region_agents, n_agents):
+    env = reset_env(tiny_batch, region_agents)
+    b = rollout(env, small_policy(), interactions=2, steps=3)
+    steps = 2 * 3
+    assert b.b_logits.shape == (steps, 2, n_agents, 7) and b.b_logits.requires_grad
+    assert b.b_values.shape == b.b_actions.shape == b.b_rewards.shape == b.b_valid.shape == (steps, 2, n_agents)
+    assert b.b_oracle_actions.shape == (steps, 2, n_agents) and b.b_actions.dtype == torch.int64
+    assert b.bootstrap_value.shape == (2, n_agents) and not b.bootstrap_value.requires_grad
+    assert b.dice_before.shape == b.dice_after.shape == (2, 2)
+    assert len(env.clicks[0]) == 2  # one robot click per interaction
+    assert (b.volume_shape is None) == region_agents
+
+
+def test_rollout_records_the_environment_rewards(tiny_batch):
+    env = reset_env(tiny_batch, region_agents=False)
+    b = rollout(env, small_policy(), interactions=1, steps=1, sample=False)
+    # replay the recorded actions from the same start: the rewards must match
+    replay = reset_env(tiny_batch, region_agents=False)
+    replay.add_clicks()
+    _, reward_map = replay.step(b.b_actions[0])
+    assert torch.equal(b.b_rewards[0], reward_map.flatten(1))
+    assert torch.equal(b.b_actions[0], b.b_logits[0].argmax(-1))
+
+
+def test_loss_parts_and_warm_start(tiny_batch):
+    env = reset_env(tiny_batch, region_agents=False)
+    b = rollout(env, small_policy(), interactions=2, steps=1)
+    config = A2CConfig(cloning_weight=0.5)
+    terms = compute_loss(b, config)
+    by_hand = terms.policy + terms.value - 0.01 * terms.entropy + 0.5 * terms.cloning
+    assert terms.total.item() == pytest.approx(by_hand.item(), abs=1e-5)
+    warm = compute_loss(b, config, warm_start=True)
+    cloning = behaviour_cloning_loss(b.b_logits, b.b_oracle_actions, b.b_valid)
+    assert warm.total.item() == pytest.approx((cloning + warm.value).item(), abs=1e-5)
+    pure = compute_loss(b, A2CConfig(cloning_weight=0.0))
+    assert pure.cloning.item() == 0.0
+    assert pure.total.item() == pytest.approx((pure.policy + pure.value - 0.01 * pure.entropy).item(), abs=1e-5)
+
+
+def test_returns_bootstrap_or_terminal(tiny_batch):
+    env = reset_env(tiny_batch, region_agents=False)
+    b = rollout(env, small_policy(), interactions=1, steps=1)
+    terminal = compute_loss(b, A2CConfig(bootstrap=False, cloning_weight=0.0))
+    b_returns = b.b_rewards  # one step, terminal: R = r
+    assert terminal.value.item() == pytest.approx(value_loss(b_returns, b.b_values, b.b_valid).item(), abs=1e-5)
+
+
+@pytest.mark.parametrize("region_agents", [False, True])
+def test_update_changes_the_policy(tiny_batch, region_agents):
+    policy = small_policy(reward_map_kernel=3)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=1e-2)
+    before = [p.detach().clone() for p in policy.parameters()]
+    b = rollout(reset_env(tiny_batch, region_agents), policy, interactions=1, steps=2)
+    stats = a2c_update(policy, optimizer, b, A2CConfig(max_grad_norm=1.0), update=0)
+    assert {"total", "policy", "value", "entropy", "cloning", "dice_initial", "dice_final"} <= stats.keys()
+    changed = [not torch.equal(p0, p1) for p0, p1 in zip(before, policy.parameters())]
+    assert sum(changed) >= len(changed) - 1
+    reward_conv_changed = not torch.equal(before[-1], policy.reward_conv.conv.weight)
+    assert reward_conv_changed != region_agents  # the reward-map convolution serves voxel agents only

@@ -1,0 +1,178 @@
+"""The batched environment: reset, clicks that override the target, steps, agent views."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from medrl.env.actions import ActionSet
+from medrl.env.clicks import Click
+from medrl.env.environment import EnvConfig, RefinementEnv
+from medrl.env.reward import relative_ce_gain
+from medrl.env.state import soft_start
+from medrl.errors import MedrlInputError
+
+KEEP, MINUS_04, PLUS_04 = 3, 0, 6
+GAIN_04 = math.log(0.65 / 0.25)  # reward of a soft-started voxel moved 0.4 the right way
+
+
+def cube_batch(batch: int = 2, size: int = 7):
+    """Labels: a 3³ cube in the centre. Initial masks: empty. Images: the label."""
+    label = torch.zeros(batch, 1, size, size, size)
+    label[:, :, 2:5, 2:5, 2:5] = 1
+    return label.clone(), torch.zeros_like(label, dtype=torch.bool), label
+
+
+def make_env(regions=None, **config):
+    image, initial, label = cube_batch()
+    env = RefinementEnv(EnvConfig(**config))
+    state = env.reset(image, soft_start(initial), label=label, regions=regions)
+    return env, state, label
+
+
+def test_reset_builds_the_state():
+    env, state, _ = make_env()
+    assert state.shape == (2, 4, 7, 7, 7) and state.dtype == torch.float32
+    assert torch.equal(state[:, 0:1], env.image) and (state[:, 1] == 0.25).all() and not state[:, 2:].any()
+    assert env.valid.all() and env.agents.n_agents == 7**3
+
+
+def test_keep_earns_zero_and_changes_nothing():
+    env, state, _ = make_env()
+    next_state, reward = env.step(torch.full((2, 7**3), KEEP))
+    assert torch.equal(next_state, state) and reward.shape == (2, 1, 7, 7, 7) and (reward == 0).all()
+
+
+def test_step_applies_clips_and_rewards_by_the_formula():
+    env, _, label = make_env()
+    actions = torch.where(label[:, 0] == 1, PLUS_04, MINUS_04)  # a (B, D, H, W) map is accepted too
+    p_before = env.p.clone()
+    _, reward = env.step(actions)
+    assert torch.allclose(env.p, torch.where(label == 1, 0.65, 0.0))  # 0.25 - 0.4 clips to 0
+    assert torch.allclose(reward, relative_ce_gain(p_before, env.p, label))
+    assert reward[label == 1].allclose(torch.tensor(GAIN_04))
+    assert (env.dice() == 1).all()
+
+
+def test_robot_clicks_label_voxels_and_hint_the_state():
+    env, _, _ = make_env()
+    clicks = env.add_clicks()
+    assert clicks == [[Click((3, 3, 3), True)], [Click((3, 3, 3), True)]]
+    assert env.clinician_mask.sum() == 2 and env.clinician_label[:, 0, 3, 3, 3].tolist() == [1.0, 1.0]
+    assert (env.state()[:, 2, 3, 3, 3] == 1).all() and not env.state()[:, 3].any()
+
+
+def test_clicks_override_the_dataset_label_with_their_weight():
+    env, _, _ = make_env(clinician_weight=2.0)
+    env.add_clicks([[Click((0, 0, 0), True)], []])  # the clinician disagrees with the label at (0, 0, 0)
+    _, reward = env.step(torch.full((2, 7**3), PLUS_04))
+    assert env.target[0, 0, 0, 0, 0] == 1 and env.weight[0, 0, 0, 0, 0] == 2.0
+    assert reward[0, 0, 0, 0, 0].item() == pytest.approx(2 * GAIN_04, abs=1e-5)
+    assert reward[1, 0, 0, 0, 0].item() == pytest.approx(math.log(0.35 / 0.75), abs=1e-5)  # label 0 there
+
+
+def test_without_ground_truth_only_clicked_voxels_earn_rewards():
+    image, initial, _ = cube_batch(batch=1)
+    env = RefinementEnv(EnvConfig(click_radius_mm=1.0))
+    env.reset(image, soft_start(initial))
+    assert not env.valid.any() and torch.isnan(env.dice()).all()
+    with pytest.raises(MedrlInputError, match="label"):
+        env.add_clicks()
+    env.add_clicks([[Click((3, 3, 3), True)]])
+    assert int(env.valid.sum()) == 7  # a ball of 1 mm: the voxel and its 6 face neighbours
+    _, reward = env.step(torch.full((1, 7**3), PLUS_04))
+    assert (reward[env.valid] > 0).all() and (reward[~env.valid] == 0).all()
+
+
+def test_region_agents_share_the_api():
+    regions = (torch.arange(7).view(1, 7, 1, 1) >= 2).long().expand(2, 7, 7, 7)  # slices 0-1 | slices 2-6
+    env, _, label = make_env(regions=regions)
+    assert env.agents.n_agents == 2 and env.agent_valid().all()
+    # region 0 (98 voxels) holds no foreground: -0.4 is best. Region 1 holds 27 foreground and 218
+    # background voxels at p = 0.25; summed rewards: -0.1 gains 218·ln(0.9/0.75) − 27·ln(0.25/0.15)
+    # ≈ 25.9, -0.2 gains 218·ln(0.95/0.75) − 27·ln(0.25/0.05) ≈ 8.1, -0.4 loses (27·ln(0.25/1e-6))
+    assert env.oracle_actions()[0].tolist() == [MINUS_04, 2]
+    _, reward = env.step(torch.tensor([[MINUS_04, PLUS_04], [KEEP, KEEP]]))
+    assert torch.allclose(env.p[0, 0, :2], torch.zeros(2, 7, 7)) and (env.p[1] == 0.25).all()
+    agent_rewards = env.agent_rewards(reward)
+    background_gain = math.log(1.0 / 0.75)  # 0.25 -> 0 with y = 0 (1 − eps ≈ 1)
+    by_hand_region_1 = (27 * GAIN_04 + 218 * math.log(0.35 / 0.75)) / 245  # 0.25 -> 0.65, y = 0 loses
+    assert agent_rewards[0].tolist() == pytest.approx([background_gain, by_hand_region_1], abs=1e-4)
+    assert agent_rewards[1].tolist() == [0.0, 0.0]
+
+
+def test_boundary_weighting_weighs_the_boundary_more():
+    env, _, label = make_env(boundary_gain=1.0, boundary_sigma_mm=1.0)
+    assert env.weight[0, 0, 3, 3, 3] < env.weight[0, 0, 2, 3, 3]  # centre of the cube vs its face
+    assert env.weight[0, 0, 1, 3, 3].item() == pytest.approx(1 + math.exp(-0.5))
+    assert env.weight.min() >= 1
+
+
+def test_robot_seed_replays_the_episode():
+    target = torch.zeros(1, 1, 8, 8, 8)
+    target[..., 2:6, 2:6, 2:6] = 1  # an even cube: the click's voxel is a seeded tie-break
+    env = RefinementEnv(EnvConfig(seed=3))
+    runs = []
+    for _ in range(2):
+        env.reset(target, soft_start(torch.zeros_like(target)), label=target, seed=3)
+        runs.append(env.add_clicks())
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"p0": torch.full((2, 1, 7, 7, 6), 0.5)}, "p0"),
+        ({"label": torch.zeros(1, 1, 7, 7, 7)}, "label"),
+        ({"label": torch.full((2, 1, 7, 7, 7), 2.0)}, "label"),
+        ({"p0": torch.full((2, 1, 7, 7, 7), 1.5)}, "p0"),
+        ({"spacing": (1.0, 0.0, 1.0)}, "spacing"),
+        ({"regions": torch.zeros(2, 7, 7, 6, dtype=torch.long)}, "regions"),
+    ],
+)
+def test_bad_inputs_are_user_errors(kwargs, name):
+    image = torch.zeros(2, 1, 7, 7, 7)
+    arguments = {"p0": torch.full_like(image, 0.5), **kwargs}
+    with pytest.raises(MedrlInputError, match=name):
+        RefinementEnv().reset(image, **arguments)
+
+
+def test_dice_by_hand():
+    env, _, label = make_env()
+    env.step(torch.where(label[:, 0].flatten(1) == 1, PLUS_04, KEEP))  # the whole cube
+    assert env.dice().tolist() == [1.0, 1.0]
+    env.p[0, 0, 0, 0, 0:9] = 1.0  # 7 false positives in row 0 (the row has 7 voxels)
+    assert env.dice()[0].item() == pytest.approx(2 * 27 / (27 + 34))
+
+
+def test_action_set_is_configurable():
+    env, _, _ = make_env(deltas=(-0.5, 0.5))
+    assert env.actions == ActionSet((-0.5, 0.5))
+    env.step(torch.ones(2, 7**3, dtype=torch.long))
+    assert (env.p == 0.75).all()
+
+
+def test_partial_labels_restrict_clicks_rewards_and_dice():
+    image, initial, label = cube_batch(batch=1)
+    known = torch.zeros_like(label, dtype=torch.bool)
+    known[..., :3] = True  # only the first 3 slices along W are labelled
+    env = RefinementEnv()
+    env.reset(image, soft_start(initial), label=label, label_valid=known)
+    assert torch.equal(env.valid, known)
+    (clicks,) = env.add_clicks()
+    assert clicks == [Click((3, 3, 2), True)]  # the centre of the cube's known part
+    _, reward = env.step(torch.full((1, 7**3), PLUS_04))
+    assert (reward[~env.valid] == 0).all()
+    # within the known slab (7·7·3 = 147 voxels, all now in the mask), the cube has 3·3·1 = 9
+    assert env.dice().item() == pytest.approx(2 * 9 / (9 + 147))
+
+
+def test_spacing_per_volume_shapes_the_hints():
+    image, initial, label = cube_batch()
+    env = RefinementEnv(EnvConfig(hint_sigma_mm=1.0))
+    env.reset(image, soft_start(initial), label=label, spacing=[(1.0, 1.0, 1.0), (2.0, 1.0, 1.0)])
+    env.add_clicks([[Click((3, 3, 3), True)], [Click((3, 3, 3), True)]])
+    assert env.hints[0, 0, 2, 3, 3].item() == pytest.approx(math.exp(-0.5))  # 1 mm from the click
+    assert env.hints[1, 0, 2, 3, 3].item() == pytest.approx(math.exp(-2.0))  # 2 mm from the click
