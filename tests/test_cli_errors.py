@@ -140,7 +140,8 @@ def test_console_script_error_is_one_line_without_traceback(tmp_path, name):
     """Run as a process, so that output from C++ libraries (ITK) would show on stderr too."""
     maker, problem, _ = BAD_INPUTS[name]
     path = maker(tmp_path)
-    result = subprocess.run([sys.executable, "-m", "medrl.cli", "inspect", str(path)], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "medrl.cli", "inspect", str(path)], capture_output=True,
+                            encoding="utf-8", errors="replace")
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert result.stderr.startswith(f"medrl: error: {path}: ") and problem in result.stderr

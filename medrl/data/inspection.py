@@ -65,7 +65,7 @@ def inspect_dataset(source: str | os.PathLike, channel: int | None = None) -> di
         summaries = []
         for case in cases:
             try:
-                loaded = load_case(case, channel=channel)
+                loaded = load_case(case, channel=channel, image_dtype=None)
                 summary = {key: summarize_volume(loaded[key], case[key]) for key in ("image", "label", "initial") if case.get(key)}
                 summary["image"].pop("label_counts", None)  # an image's histogram is no label count
             except MedrlInputError as error:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Hashable, Mapping, Sequence
 
+import numpy as np
 from monai.config import KeysCollection
 from monai.transforms import MapTransform
 
@@ -36,30 +37,37 @@ class LoadScand(MapTransform):
         keys: keys to read; the ``image_key`` as a float32 image, the others as label maps.
         image_key: the scan's key.
         channel: volume to take from 4D scans (see :func:`medrl.data.readers.read_scan`).
+        image_dtype: dtype of the image (``None`` keeps the file's, e.g. int16 for CT).
         allow_missing_keys: skip keys that are absent or ``None`` (e.g. a case without a label).
     """
 
     def __init__(
         self, keys: KeysCollection = ("image", "label"), image_key: str = "image", channel: int | None = None,
-        allow_missing_keys: bool = True,
+        image_dtype: np.dtype | None = np.float32, allow_missing_keys: bool = True,
     ):
         super().__init__(keys, allow_missing_keys)
         self.image_key = image_key
         self.channel = channel
+        self.image_dtype = image_dtype
 
     def __call__(self, data: Mapping[Hashable, object]) -> dict:
         result = dict(data)
         for key in self.key_iterator(result):
             if result[key] is None:
                 continue
-            kind = "image" if key == self.image_key else "label"
-            result[key] = read_scan(result[key], kind=kind, channel=self.channel if kind == "image" else None)
+            if key == self.image_key:
+                result[key] = read_scan(result[key], kind="image", channel=self.channel, dtype=self.image_dtype)
+            else:
+                result[key] = read_scan(result[key], kind="label")
         if self.image_key in result:
             check_case_grid(result, self.image_key, [k for k in self.keys if k != self.image_key])
         return result
 
 
-def load_case(case: Mapping, keys: Sequence[str] = ("image", "label", "initial"), channel: int | None = None) -> dict:
+def load_case(
+    case: Mapping, keys: Sequence[str] = ("image", "label", "initial"), channel: int | None = None,
+    image_dtype: np.dtype | None = np.float32,
+) -> dict:
     """Read every present path key of a case dict; extra keys pass through unchanged."""
     present = [key for key in keys if case.get(key)]
-    return LoadScand(present, channel=channel)(case)
+    return LoadScand(present, channel=channel, image_dtype=image_dtype)(case)
