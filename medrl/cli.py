@@ -16,6 +16,7 @@ from medrl import __version__
 from medrl.errors import MedrlInputError
 
 EXIT_USER_ERROR = 2
+LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test")
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -45,11 +46,41 @@ def _add_inspect(subparsers) -> None:
     parser.set_defaults(handler=_inspect)
 
 
-SUBCOMMANDS: list[Callable] = [_add_inspect]
+def _demo(args: argparse.Namespace) -> int:
+    from medrl.demo import DemoSettings, run_demo
+
+    settings = DemoSettings(segmenter_steps=args.segmenter_steps, refiner_steps=args.refiner_steps,
+                            warm_start_steps=min(args.warm_start_steps, args.refiner_steps), seed=args.seed)
+    run_demo(args.output, settings)
+    return 0
+
+
+def _add_demo(subparsers) -> None:
+    from medrl.demo import DemoSettings
+
+    defaults = DemoSettings()
+    parser = subparsers.add_parser(
+        "demo", help="train and evaluate on built-in data (synthetic CT-like cases + MNI152 MRI), on a CPU, in minutes",
+        description="Write the built-in data, train the segmenter and the refinement agents briefly, run the robot-user "
+        "protocol on held-out cases, print Dice per interaction beside 'initial mask kept', and write the checkpoint, "
+        "a plot and example masks into --output.",
+    )
+    parser.add_argument("--output", default="medrl_demo", help="output folder (default: %(default)s)")
+    parser.add_argument("--segmenter-steps", type=int, default=defaults.segmenter_steps, help="default: %(default)s")
+    parser.add_argument("--refiner-steps", type=int, default=defaults.refiner_steps, help="default: %(default)s")
+    parser.add_argument("--warm-start-steps", type=int, default=defaults.warm_start_steps, help="default: %(default)s")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="default: %(default)s")
+    parser.set_defaults(handler=_demo)
+
+
+SUBCOMMANDS: list[Callable] = [_add_inspect, _add_demo]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="medrl", description="Refine 3D segmentation masks with multi-agent RL.")
+    parser = argparse.ArgumentParser(
+        prog="medrl", description="Refine 3D segmentation masks with multi-agent RL.",
+        epilog="Training: medrl fit | validate | test --config configs/X.yaml (LightningCLI; see `medrl fit --help`).",
+    )
     parser.add_argument("--version", action="version", version=f"medrl {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in SUBCOMMANDS:
@@ -66,8 +97,28 @@ def run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) 
         return EXIT_USER_ERROR
 
 
+def _lightning(argv: Sequence[str]) -> int:
+    from medrl.training.lightning_cli import run_lightning_cli
+
+    run_lightning_cli(argv)
+    return 0
+
+
+def _show_medrl_warnings() -> None:
+    """medrl's own warnings (e.g. which DICOM series was read) go to stderr as ``medrl: warning: ...``."""
+    logger = logging.getLogger("medrl")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("medrl: %(levelname)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="medrl: %(levelname)s: %(message)s", stream=sys.stderr)
+    _show_medrl_warnings()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in LIGHTNING_SUBCOMMANDS:  # fit | validate | test: LightningCLI parses its own arguments
+        return run(lambda _: _lightning(argv), None)
     args = build_parser().parse_args(argv)
     return run(args.handler, args)
 

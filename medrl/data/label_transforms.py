@@ -1,0 +1,82 @@
+"""MONAI dictionary transforms on labels: pick the foreground, and make a perturbed initial mask.
+
+Array logic lives in :mod:`medrl.data.perturbation`; these wrappers only move data in and out of
+case dicts (MetaTensors keep their affine and recorded operations, so results stay invertible).
+"""
+
+from __future__ import annotations
+
+from typing import Hashable, Mapping, Sequence
+
+import numpy as np
+import torch
+from monai.config import KeysCollection
+from monai.transforms import MapTransform, Randomizable
+
+from medrl.data.geometry import voxel_spacing
+from medrl.data.perturbation import PerturbationConfig, perturb_mask
+
+
+def foreground(label: torch.Tensor, values: Sequence[int] | None = None) -> torch.Tensor:
+    """Binary uint8 mask of ``label``: voxels whose value is in ``values`` (any non-zero if None)."""
+    if values is None:
+        return (label != 0).to(torch.uint8)
+    return torch.isin(label, torch.as_tensor(list(values), dtype=label.dtype, device=label.device)).to(torch.uint8)
+
+
+class SelectForegroundd(MapTransform):
+    """Turn label maps into binary {0, 1} uint8 masks of the chosen label values.
+
+    Args:
+        keys: label keys (e.g. ``label``; an ``initial`` mask is made binary with ``values=None``).
+        values: label values that count as foreground (``None``: any non-zero value).
+    """
+
+    def __init__(self, keys: KeysCollection, values: Sequence[int] | None = None, allow_missing_keys: bool = True):
+        super().__init__(keys, allow_missing_keys)
+        self.values = None if values is None else [int(v) for v in values]
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
+        result = dict(data)
+        for key in self.key_iterator(result):
+            if result[key] is not None:
+                result[key] = foreground(result[key], self.values)
+        return result
+
+
+class PerturbLabeld(Randomizable, MapTransform):
+    """Add ``initial_key``: an imperfect copy of the binary label, unless the case already has one.
+
+    The perturbation's seed is ``data["perturbation_seed"]`` when present (validation cases replay the
+    same episode every epoch), otherwise drawn from this transform's seeded random state. The record
+    of what was done (seed, operations, Dice) goes to ``data["perturbation"]``.
+
+    Args:
+        label_key: the binary (1, X, Y, Z) label.
+        initial_key: where the (1, X, Y, Z) uint8 initial mask goes.
+        config: :class:`PerturbationConfig` (target Dice range, operations, magnitudes in mm).
+    """
+
+    def __init__(self, label_key: str = "label", initial_key: str = "initial", config: PerturbationConfig | None = None):
+        MapTransform.__init__(self, [label_key])
+        self.label_key, self.initial_key = label_key, initial_key
+        self.config = config or PerturbationConfig()
+        self._seed = 0
+
+    def randomize(self, data=None) -> None:
+        self._seed = int(self.R.randint(0, 2**31 - 1))
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
+        result = dict(data)
+        if result.get(self.initial_key) is not None:
+            return result
+        self.randomize()
+        seed = int(result.get("perturbation_seed", self._seed))
+        label = result[self.label_key]
+        spacing = voxel_spacing(np.asarray(label.affine))
+        mask, record = perturb_mask(label[0].cpu().numpy(), spacing, seed, self.config)
+        initial = label.clone()
+        initial[0] = torch.from_numpy(mask).to(label.dtype)
+        result[self.initial_key] = initial
+        result["perturbation"] = {"seed": seed, "dice": record["dice"]}
+        return result

@@ -1,0 +1,36 @@
+"""``medrl fit | validate | test --config configs/X.yaml``: Lightning's CLI over medrl's modules.
+
+The model is chosen in the config (``model.class_path``: ``medrl.training.segmenter.SegmenterModule``
+or ``medrl.training.refiner.RefinerModule``); the data is always :class:`MedrlDataModule`. Any
+argument can be overridden on the command line (``--trainer.devices=2``); the resolved config is
+saved beside each run's logs.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+import pytorch_lightning as pl
+from pytorch_lightning.cli import LightningCLI
+
+from medrl.training.datamodule import MedrlDataModule
+
+LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test")
+
+
+def run_lightning_cli(argv: Sequence[str]) -> None:
+    """Run one of :data:`LIGHTNING_SUBCOMMANDS` with LightningCLI (``argv`` starts with it)."""
+    LightningCLI(
+        pl.LightningModule,
+        MedrlDataModule,
+        subclass_mode_model=True,
+        args=list(argv),
+        save_config_kwargs={"overwrite": True},
+        parser_kwargs={"prog": "medrl"},
+        auto_configure_optimizers=False,
+    )
+
+
+if __name__ == "__main__":
+    run_lightning_cli(sys.argv[1:])

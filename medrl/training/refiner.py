@@ -1,0 +1,212 @@
+"""``RefinerModule``: the refinement agents trained with A2C under Lightning's manual optimization.
+
+Each training step, for a batch of patches (see :class:`medrl.training.datamodule.MedrlDataModule`):
+1. initial masks: the perturbed labels of the batch, or, for a share ``segmenter_fraction`` of the
+   patches, the segmenter's mask; both become probabilities by the soft start (0.75 / 0.25);
+2. an episode of K interactions with the robot clinician, S agent steps each (:func:`rollout`);
+3. the loss (:func:`compute_loss`: behaviour cloning during the warm start, then A2C with a small
+   cloning term) and one optimizer step.
+
+Validation plays the robot-user protocol on whole cases with greedy actions and logs the Dice after
+each interaction (``val/dice_0`` = initial mask ... ``val/dice_K``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+from medrl.agents.a2c import A2CConfig, compute_loss
+from medrl.agents.policy import PolicyValueNet
+from medrl.agents.rollout import rollout
+from medrl.data.geometry import voxel_spacing
+from medrl.env.environment import EnvConfig, RefinementEnv
+from medrl.env.state import soft_start
+from medrl.training.bundle import read_checkpoint, sub_state_dict
+from medrl.training.region_maps import batch_regions
+from medrl.training.segmenter import build_segmenter_net, segment_probability
+
+AGENT_KINDS = ("voxel", "region")
+
+
+def _as(cls, value):
+    """Accept a dataclass instance, a plain dict of its fields (as stored in checkpoints) or None."""
+    if value is None:
+        return cls()
+    return cls(**value) if isinstance(value, dict) else value
+
+
+def batch_spacings(image) -> list[tuple[float, float, float]]:
+    """Voxel sizes in mm of each volume of a collated MetaTensor batch (B, 1, X, Y, Z)."""
+    affines = np.asarray(image.affine)
+    affines = affines[None] if affines.ndim == 2 else affines
+    return [voxel_spacing(affine) for affine in affines]
+
+
+class RefinerModule(pl.LightningModule):
+    """Trains the shared policy of the refinement agents.
+
+    Args:
+        segmenter_checkpoint: a ``SegmenterModule`` checkpoint; its network travels in this module's
+            checkpoints (frozen), so inference needs one file. ``None``: episodes start from
+            perturbed labels only.
+        segmenter_fraction: share of training patches whose initial mask is the segmenter's.
+        agents: ``"voxel"`` (every voxel an agent) or ``"region"`` (supervoxels).
+        region_method: ``"slic"`` or ``"grid"`` regions for region agents.
+        region_size_mm: typical region edge in mm.
+        interactions: K, robot-clinician interactions per training episode.
+        steps: S, agent steps after each interaction.
+        val_interactions: interactions in the validation protocol.
+        soft_start: (inside, outside) initial probabilities of a binary mask.
+        policy_channels: UNet channels of the policy/value network.
+        policy_strides: UNet strides (one fewer than channels).
+        policy_res_units: residual units per UNet block.
+        reward_map_kernel: PixelRL reward-map convolution kernel (``None``: off).
+        env: environment settings (:class:`EnvConfig`: actions, hints, clicks, reward weights).
+        a2c: update settings (:class:`A2CConfig`: γ, β, value weight, warm start, cloning weight).
+        lr: Adam learning rate.
+    """
+
+    def __init__(
+        self,
+        segmenter_checkpoint: Optional[str] = None,
+        segmenter_fraction: float = 0.5,
+        agents: str = "voxel",
+        region_method: str = "slic",
+        region_size_mm: float = 6.0,
+        interactions: int = 5,
+        steps: int = 1,
+        val_interactions: int = 5,
+        soft_start: tuple[float, float] = (0.75, 0.25),
+        policy_channels: tuple[int, ...] = (16, 32, 64, 128),
+        policy_strides: tuple[int, ...] = (2, 2, 2),
+        policy_res_units: int = 0,
+        reward_map_kernel: Optional[int] = None,
+        env: Optional[EnvConfig] = None,
+        a2c: Optional[A2CConfig] = None,
+        lr: float = 1e-3,
+    ):
+        super().__init__()
+        if agents not in AGENT_KINDS:
+            raise ValueError(f"agents must be one of {AGENT_KINDS}, got {agents!r}")
+        self.env_config, self.a2c_config = _as(EnvConfig, env), _as(A2CConfig, a2c)
+        arguments = {k: v for k, v in locals().items() if k not in ("self", "__class__", "env", "a2c")}
+        self.save_hyperparameters({**arguments, "env": dataclasses.asdict(self.env_config), "a2c": dataclasses.asdict(self.a2c_config)})
+        self.automatic_optimization = False
+        self.policy = PolicyValueNet(len(self.env_config.deltas), channels=policy_channels, strides=policy_strides,
+                                     num_res_units=policy_res_units, reward_map_kernel=reward_map_kernel)
+        self.segmenter, self.segmenter_bundle = None, None
+        if segmenter_checkpoint:
+            self._load_segmenter(segmenter_checkpoint)
+
+    def _load_segmenter(self, path: str) -> None:
+        checkpoint = read_checkpoint(path)
+        self.segmenter_bundle = checkpoint["medrl"]["segmenter"]
+        self.segmenter = build_segmenter_net(**self.segmenter_bundle["architecture"])
+        self.segmenter.load_state_dict(sub_state_dict(checkpoint["state_dict"], self.segmenter_bundle["prefix"]))
+        self.segmenter.requires_grad_(False).eval()
+
+    # ----------------------------------------------------------------------------- episode set-up
+    def initial_masks(self, image: torch.Tensor, perturbed: torch.Tensor, fraction: float) -> torch.Tensor:
+        """(B, 1, X, Y, Z) uint8 starting masks: the segmenter's for the first ``fraction`` of the batch."""
+        masks = perturbed.clone()
+        n_segmenter = int(round(fraction * image.shape[0])) if self.segmenter is not None else 0
+        if n_segmenter:
+            with torch.no_grad():
+                self.segmenter.eval()
+                probability = segment_probability(self.segmenter, image[:n_segmenter], self.segmenter_bundle["roi_size"])
+            masks[:n_segmenter] = (probability >= 0.5).to(masks.dtype)
+        return masks
+
+    def make_env(self, batch: dict, initial: torch.Tensor) -> RefinementEnv:
+        """A reset environment for the batch, starting from ``initial`` masks by the soft start."""
+        image, label = batch["image"].as_tensor(), batch["label"].as_tensor().float()
+        spacings = batch_spacings(batch["image"])
+        regions = None
+        if self.hparams.agents == "region":
+            regions = batch_regions(image, spacings, self.hparams.region_method, self.hparams.region_size_mm)
+        env = RefinementEnv(self.env_config)
+        inside, outside = self.hparams.soft_start
+        env.reset(image, soft_start(initial.float(), inside, outside), label=label, spacing=spacings, regions=regions,
+                  seed=int(torch.randint(0, 2**31 - 1, ()).item()))
+        return env
+
+    # -------------------------------------------------------------------------------- training
+    def training_step(self, batch: dict, batch_idx: int) -> None:
+        image = batch["image"].as_tensor()
+        initial = self.initial_masks(image, batch["initial"].as_tensor(), self.hparams.segmenter_fraction)
+        env = self.make_env(batch, initial)
+        b = rollout(env, self.policy, self.hparams.interactions, self.hparams.steps, sample=True,
+                    record_oracle=self.a2c_config.warm_start_updates > 0 or self.a2c_config.cloning_weight > 0)
+        warm_start = self.global_step < self.a2c_config.warm_start_updates
+        terms = compute_loss(b, self.a2c_config, warm_start, self.policy.reward_conv)
+
+        optimizer = self.optimizers()
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(terms.total)
+        if self.a2c_config.max_grad_norm is not None:
+            self.clip_gradients(optimizer, gradient_clip_val=self.a2c_config.max_grad_norm, gradient_clip_algorithm="norm")
+        optimizer.step()
+        self._log_training(terms, b, image.shape[0])
+
+    def _log_training(self, terms, b, batch_size: int) -> None:
+        valid = b.b_valid.float()
+        reward = (b.b_rewards * valid).sum() / valid.sum().clamp_min(1)
+        self.log("train/reward", reward, batch_size=batch_size)
+        for name, value in terms._asdict().items():
+            self.log(f"train/loss/{name}", value.detach(), prog_bar=name == "total", batch_size=batch_size)
+        for k in range(b.dice_before.shape[0]):
+            self.log(f"train/dice/before_{k + 1}", b.dice_before[k].nanmean(), batch_size=batch_size)
+            self.log(f"train/dice/after_{k + 1}", b.dice_after[k].nanmean(), batch_size=batch_size)
+        self.log("train/dice_gain", (b.dice_after[-1] - b.dice_before[0]).nanmean(), prog_bar=True, batch_size=batch_size)
+
+    # ------------------------------------------------------------------------------ validation
+    def robot_protocol(self, batch: dict, initial: torch.Tensor, interactions: int) -> torch.Tensor:
+        """(K + 1, B) Dice: of the initial mask, then after each interaction, greedy actions."""
+        env = self.make_env(batch, initial)
+        dice = [env.dice()]
+        with torch.no_grad():
+            b = rollout(env, self.policy, interactions, self.hparams.steps, sample=False, record_oracle=False)
+        return torch.cat([torch.stack(dice), b.dice_after])
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        image = batch["image"].as_tensor()
+        starts = {"perturbed": batch["initial"].as_tensor()}
+        if self.segmenter is not None:
+            starts["segmenter"] = self.initial_masks(image, starts["perturbed"], fraction=1.0)
+        for name, initial in starts.items():
+            dice = self.robot_protocol(batch, initial, self.hparams.val_interactions)
+            prefix = "val" if name == "perturbed" else f"val_{name}"
+            for k, value in enumerate(dice):
+                self.log(f"{prefix}/dice_{k}", value.mean(), sync_dist=True, batch_size=image.shape[0])
+            self.log(f"{prefix}/dice_gain", (dice[-1] - dice[0]).mean(), sync_dist=True, prog_bar=name == "perturbed",
+                     batch_size=image.shape[0])
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.policy.parameters(), lr=self.hparams.lr)
+
+    # ------------------------------------------------------------------------------ checkpoints
+    def bundle_parts(self) -> dict:
+        """This module's part of the checkpoint's inference bundle (see :mod:`medrl.training.bundle`)."""
+        h = self.hparams
+        parts = {
+            "policy": {"architecture": {"n_actions": len(self.env_config.deltas), "channels": list(h.policy_channels),
+                                        "strides": list(h.policy_strides), "num_res_units": h.policy_res_units,
+                                        "reward_map_kernel": h.reward_map_kernel}, "prefix": "policy."},
+            "env": dataclasses.asdict(self.env_config),
+            "agents": {"kind": h.agents, "region_method": h.region_method, "region_size_mm": h.region_size_mm},
+            "soft_start": list(h.soft_start),
+            "steps": h.steps,
+        }
+        if self.segmenter_bundle is not None:
+            parts["segmenter"] = {**self.segmenter_bundle, "prefix": "segmenter."}
+        return parts
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        from medrl.training.bundle import inference_bundle
+
+        checkpoint["medrl"] = inference_bundle(self)

@@ -1,0 +1,94 @@
+"""``SegmenterModule``: the maximum-likelihood step before RL — a MONAI UNet trained with Dice + CE.
+
+Its masks are the refinement agents' starting point, so that ``medrl predict`` works on a bare scan.
+Validation runs sliding-window inference on whole cases and logs the mean Dice (``val/dice``).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import pytorch_lightning as pl
+import torch
+from monai.inferers import sliding_window_inference
+from monai.losses import DiceCELoss
+from monai.metrics import compute_dice
+from monai.networks.nets import UNet
+
+
+def build_segmenter_net(channels: Sequence[int] = (16, 32, 64, 128), strides: Sequence[int] = (2, 2, 2),
+                        num_res_units: int = 1, norm: str = "instance") -> UNet:
+    """MONAI ``UNet``: 1 input channel (the scan), 2 output channels (background, foreground logits)."""
+    return UNet(spatial_dims=3, in_channels=1, out_channels=2, channels=tuple(channels), strides=tuple(strides),
+                num_res_units=num_res_units, norm=norm)
+
+
+def segment_probability(net: torch.nn.Module, image: torch.Tensor, roi_size: Sequence[int], sw_batch_size: int = 4,
+                        overlap: float = 0.25) -> torch.Tensor:
+    """Foreground probability of a whole volume by sliding windows.
+
+    Args:
+        net: a network from :func:`build_segmenter_net`.
+        image: (B, 1, X, Y, Z) float32 preprocessed scan, any size (windows are padded as needed).
+        roi_size: window size in voxels; each side a multiple of the UNet's total stride.
+
+    Returns:
+        (B, 1, X, Y, Z) float32 in [0, 1], on ``image``'s device.
+    """
+    logits = sliding_window_inference(image, tuple(roi_size), sw_batch_size, net, overlap=overlap, mode="gaussian")
+    return torch.softmax(torch.as_tensor(logits), dim=1)[:, 1:2]
+
+
+class SegmenterModule(pl.LightningModule):
+    """Trains the initial segmenter on (image, label) patches.
+
+    Args:
+        channels: UNet feature channels per level.
+        strides: UNet downsampling strides (one fewer than ``channels``).
+        num_res_units: residual units per UNet block.
+        lr: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        roi_size: sliding-window size for validation and inference (multiple of the total stride).
+        sw_batch_size: windows per forward pass.
+    """
+
+    def __init__(
+        self,
+        channels: tuple[int, ...] = (16, 32, 64, 128),
+        strides: tuple[int, ...] = (2, 2, 2),
+        num_res_units: int = 1,
+        lr: float = 2e-3,
+        weight_decay: float = 1e-5,
+        roi_size: tuple[int, int, int] = (32, 32, 32),
+        sw_batch_size: int = 4,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = build_segmenter_net(channels, strides, num_res_units)
+        self.loss = DiceCELoss(to_onehot_y=True, softmax=True)
+
+    def bundle_parts(self) -> dict:
+        """This module's part of the checkpoint's inference bundle (see :mod:`medrl.training.bundle`)."""
+        architecture = {"channels": list(self.hparams.channels), "strides": list(self.hparams.strides),
+                        "num_res_units": self.hparams.num_res_units}
+        return {"segmenter": {"architecture": architecture, "roi_size": list(self.hparams.roi_size), "prefix": "net."}}
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        image, label = batch["image"].as_tensor(), batch["label"].as_tensor().long()
+        loss = self.loss(self.net(image), label)
+        self.log("train/loss", loss, prog_bar=True, batch_size=image.shape[0])
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        image, label = batch["image"].as_tensor(), batch["label"].as_tensor()
+        probability = segment_probability(self.net, image, self.hparams.roi_size, self.hparams.sw_batch_size)
+        dice = compute_dice((probability >= 0.5).float(), label.float(), include_background=True, ignore_empty=False)
+        self.log("val/dice", dice.mean(), prog_bar=True, sync_dist=True, batch_size=image.shape[0])
+
+    def configure_optimizers(self):
+        return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        from medrl.training.bundle import inference_bundle
+
+        checkpoint["medrl"] = inference_bundle(self)

@@ -1,0 +1,74 @@
+"""``medrl fit`` end to end in subprocesses: one checkpoint with everything inference needs, DDP on
+two CPU processes, and a run killed with SIGKILL that resumes from its last checkpoint."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import torch
+
+from medrl.training.bundle import read_checkpoint
+from tests.training.cli_run import checkpoint_step, environment, fit_command, run_fit
+
+CHECKPOINTS = "medrl_runs/demo/checkpoints"
+
+
+def test_fit_writes_a_checkpoint_that_inference_can_load(tmp_path):
+    result = run_fit(tmp_path, "--trainer.max_steps=3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    checkpoint = read_checkpoint(tmp_path / CHECKPOINTS / "last.ckpt")  # weights_only=True inside
+    bundle = checkpoint["medrl"]
+    assert checkpoint["global_step"] == 3
+    assert bundle["policy"]["architecture"]["channels"] == [4, 8]
+    assert list(bundle["env"]["deltas"]) == [-0.4, -0.2, -0.1, 0.0, 0.1, 0.2, 0.4]
+    assert bundle["preprocessing"]["intensity"] == "ct" and bundle["agents"]["kind"] == "voxel"
+    assert any(key.startswith("policy.") for key in checkpoint["state_dict"])
+    saved_configs = list((tmp_path / "medrl_runs" / "demo").rglob("config.yaml"))
+    assert saved_configs and "policy_channels" in saved_configs[0].read_text()  # the resolved config is kept
+    assert (tmp_path / "medrl_runs" / "demo_data" / "dataset.json").is_file()  # demo data made on first use
+
+
+def test_ddp_on_two_cpu_processes(tmp_path):
+    """Both ranks start and train on their half of the data; only one checkpoint file is written."""
+    result = run_fit(tmp_path, "--trainer.max_steps=4", "--trainer.accelerator=cpu", "--trainer.devices=2",
+                     "--trainer.strategy=ddp", timeout=600)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-3000:]
+    assert "GLOBAL_RANK: 0, MEMBER: 1/2" in log and "GLOBAL_RANK: 1, MEMBER: 2/2" in log
+    files = sorted(p.name for p in (tmp_path / CHECKPOINTS).iterdir())
+    assert files == ["last.ckpt"]
+    checkpoint = torch.load(tmp_path / CHECKPOINTS / "last.ckpt", map_location="cpu", weights_only=True)
+    # 4 training cases, batch 1: a single process would finish 1 epoch in 4 steps; each DDP rank gets
+    # 2 cases, so the 4 steps make 2 epochs (the saved epoch counter is the number of epochs done)
+    assert checkpoint["global_step"] == 4 and checkpoint["epoch"] == 2
+    metrics = next((tmp_path / "medrl_runs" / "demo").rglob("metrics.csv")).read_text()
+    assert "val/dice_gain" in metrics and "train/reward" in metrics
+
+
+def test_killed_run_resumes_from_last_checkpoint(tmp_path):
+    every_2_steps = "--trainer.callbacks.init_args.every_n_train_steps=2"
+    process = subprocess.Popen(
+        fit_command("--trainer.max_steps=1000", every_2_steps),
+        cwd=tmp_path, env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    last = tmp_path / CHECKPOINTS / "last.ckpt"
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            if last.is_file() and checkpoint_step(last) >= 4:
+                break
+            time.sleep(0.5)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    killed_at = checkpoint_step(last)
+    assert killed_at >= 4, "the run never wrote a checkpoint"
+
+    result = run_fit(tmp_path, "--ckpt_path=last", f"--trainer.max_steps={killed_at + 2}", every_2_steps)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Restoring states from the checkpoint path" in result.stdout + result.stderr
+    assert checkpoint_step(last) == killed_at + 2
