@@ -13,8 +13,6 @@ Run:  python benchmarks/bench_env_step.py [--size 128] [--repeats 5] [--threads 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 from monai.networks.nets import UNet
@@ -23,19 +21,7 @@ from medrl.agents.policy import PolicyValueNet
 from medrl.env.environment import RefinementEnv
 from medrl.env.state import soft_start
 
-
-def median_seconds(functions: dict, repeats: int) -> dict[str, float]:
-    """Median wall time of each function, after one warm-up call each; the calls are interleaved
-    (one of each per round), so a change in machine load affects all of them alike."""
-    for function in functions.values():
-        function()
-    times: dict[str, list[float]] = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, function in functions.items():
-            start = time.perf_counter()
-            function()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+from timing import median_seconds
 
 
 def main() -> None:

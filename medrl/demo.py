@@ -13,7 +13,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,9 +55,9 @@ class DemoSettings:
         seed: seed of data, training and evaluation.
     """
 
-    segmenter_steps: int = 250
-    refiner_steps: int = 400
-    warm_start_steps: int = 150
+    segmenter_steps: int = 300
+    refiner_steps: int = 700
+    warm_start_steps: int = 200
     interactions: int = 5
     train_interactions: int = 3
     cases: tuple[int, int, int] = (16, 2, 6)
@@ -102,6 +104,7 @@ def train(output: Path, settings: DemoSettings) -> Path:
     agents = RefinerModule(
         segmenter_checkpoint=str(segmenter_ckpt), segmenter_fraction=0.5, interactions=settings.train_interactions,
         policy_channels=settings.channels, policy_strides=(2,) * (len(settings.channels) - 1), lr=3e-3,
+        roi_size=(settings.patch_size,) * 3,
         a2c={"warm_start_updates": settings.warm_start_steps, "cloning_weight": 0.1, "max_grad_norm": 1.0},
     )
     trainer = _trainer(settings.refiner_steps, settings, output / "logs" / "agents")
@@ -168,7 +171,7 @@ def plot(rows: list[dict], path: Path) -> Path:
         clicks = np.arange(dice.shape[1])
         axis.plot(clicks, dice.mean(0), "o-", color=colour, label=f"medrl, {group} ({len(dice)})")
         if len(dice) > 1:
-            axis.fill_between(clicks, dice.min(0), dice.max(0), color=colour, alpha=0.15)
+            axis.fill_between(clicks, dice.min(0), dice.max(0), color=colour, alpha=0.15, label=f"min-max over cases, {group}")
         axis.plot(clicks, np.full(len(clicks), dice[:, 0].mean()), "--", color=colour, label=f"initial mask kept, {group}")
     axis.set(xlabel="interactions (one robot click each)", ylabel="Dice", title="medrl demo: Dice vs clicks (held-out cases)")
     axis.grid(alpha=0.3)
@@ -179,9 +182,18 @@ def plot(rows: list[dict], path: Path) -> Path:
     return path
 
 
+def _quiet_lightning() -> None:
+    """Keep the demo's output to progress bars and results: hide Lightning's start-up notes and tips."""
+    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    logging.getLogger("lightning_fabric").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message="The number of training batches.*")
+
+
 def run_demo(output: str | Path, settings: DemoSettings | None = None) -> dict:
     """Run the whole demo into ``output``; return the results written to ``results.json``."""
     settings = settings or DemoSettings()
+    _quiet_lightning()
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, torch.get_num_threads()))

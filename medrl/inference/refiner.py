@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from medrl.agents.policy import PolicyValueNet
+from medrl.agents.windowed import SlidingWindowPolicy
 from medrl.data.geometry import voxel_spacing
 from medrl.data.label_transforms import SelectForegroundd
 from medrl.data.loading import load_case
@@ -71,6 +72,8 @@ class Refiner:
             self.policy = PolicyValueNet(**bundle["policy"]["architecture"])
             self.policy.load_state_dict(sub_state_dict(state, bundle["policy"]["prefix"]))
             self.policy.to(self.device).eval()
+            roi = bundle["policy"].get("roi_size")
+            self.policy = SlidingWindowPolicy(self.policy, roi) if roi else self.policy
         self.env_config = EnvConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in (bundle.get("env") or {}).items()})
         self.soft_start = tuple(bundle.get("soft_start") or (0.75, 0.25))
         self.steps = int(bundle.get("steps") or 1)
@@ -151,7 +154,7 @@ class Refiner:
             raise MedrlInputError("checkpoint", "this checkpoint has no refinement policy")
         for _ in range(self.steps if steps is None else steps):
             logit_map, _ = self.policy(env.state())
-            actions = env.agents.pool(logit_map).argmax(1)
+            actions = env.agents.pool(logit_map).max(dim=1).indices  # max is faster than argmax on CPU
             env.step(actions)
         return env.p
 

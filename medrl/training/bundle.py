@@ -5,7 +5,7 @@ Every medrl checkpoint holds, besides Lightning's ``state_dict``, a ``"medrl"`` 
     {"format": 1, "medrl_version": "0.1.0",
      "preprocessing": {...},                       # Preprocessing fields + foreground_labels
      "segmenter": {"architecture": {...}, "roi_size": [...], "prefix": "net." | "segmenter."} or None,
-     "policy": {"architecture": {...}, "prefix": "policy."} or None,
+     "policy": {"architecture": {...}, "roi_size": [...], "prefix": "policy."} or None,
      "env": {...EnvConfig fields: action deltas, hint sigma, ...} or None,
      "agents": {"kind": "voxel" | "region", ...} or None,
      "soft_start": [inside, outside] or None}

@@ -23,6 +23,7 @@ import torch
 from medrl.agents.a2c import A2CConfig, compute_loss
 from medrl.agents.policy import PolicyValueNet
 from medrl.agents.rollout import rollout
+from medrl.agents.windowed import SlidingWindowPolicy
 from medrl.data.geometry import voxel_spacing
 from medrl.env.environment import EnvConfig, RefinementEnv
 from medrl.env.state import soft_start
@@ -68,6 +69,7 @@ class RefinerModule(pl.LightningModule):
         reward_map_kernel: PixelRL reward-map convolution kernel (``None``: off).
         env: environment settings (:class:`EnvConfig`: actions, hints, clicks, reward weights).
         a2c: update settings (:class:`A2CConfig`: γ, β, value weight, warm start, cloning weight).
+        roi_size: window of the policy in validation and inference (normally the training patch size).
         lr: Adam learning rate.
     """
 
@@ -88,6 +90,7 @@ class RefinerModule(pl.LightningModule):
         reward_map_kernel: Optional[int] = None,
         env: Optional[EnvConfig] = None,
         a2c: Optional[A2CConfig] = None,
+        roi_size: tuple[int, int, int] = (32, 32, 32),
         lr: float = 1e-3,
     ):
         super().__init__()
@@ -169,8 +172,9 @@ class RefinerModule(pl.LightningModule):
         """(K + 1, B) Dice: of the initial mask, then after each interaction, greedy actions."""
         env = self.make_env(batch, initial)
         dice = [env.dice()]
+        windowed = SlidingWindowPolicy(self.policy, self.hparams.roi_size)
         with torch.no_grad():
-            b = rollout(env, self.policy, interactions, self.hparams.steps, sample=False, record_oracle=False)
+            b = rollout(env, windowed, interactions, self.hparams.steps, sample=False, record_oracle=False)
         return torch.cat([torch.stack(dice), b.dice_after])
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
@@ -196,7 +200,8 @@ class RefinerModule(pl.LightningModule):
         parts = {
             "policy": {"architecture": {"n_actions": len(self.env_config.deltas), "channels": list(h.policy_channels),
                                         "strides": list(h.policy_strides), "num_res_units": h.policy_res_units,
-                                        "reward_map_kernel": h.reward_map_kernel}, "prefix": "policy."},
+                                        "reward_map_kernel": h.reward_map_kernel},
+                       "roi_size": list(h.roi_size), "prefix": "policy."},
             "env": dataclasses.asdict(self.env_config),
             "agents": {"kind": h.agents, "region_method": h.region_method, "region_size_mm": h.region_size_mm},
             "soft_start": list(h.soft_start),

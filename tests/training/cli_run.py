@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 TINY = [
     "--data.demo_cases=[4, 1, 1]", "--data.patch_size=[16, 16, 16]", "--data.batch_size=1",
     "--model.init_args.policy_channels=[4, 8]", "--model.init_args.policy_strides=[2]",
-    "--model.init_args.interactions=2", "--model.init_args.val_interactions=1",
+    "--model.init_args.interactions=2", "--model.init_args.val_interactions=1", "--model.init_args.roi_size=[16, 16, 16]",
     "--model.init_args.a2c.warm_start_updates=2", "--trainer.enable_progress_bar=false",
     "--trainer.check_val_every_n_epoch=1", "--data.max_validation_cases=1", "--trainer.log_every_n_steps=1",
 ]
