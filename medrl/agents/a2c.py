@@ -16,6 +16,9 @@ from medrl.agents.losses import a2c_loss, behaviour_cloning_loss, discounted_ret
 from medrl.agents.policy import PolicyValueNet, RewardMapConv
 from medrl.agents.rollout import Rollout
 
+ACTION_DIM = 2
+"""The action axis of ``Rollout.b_logits`` (T, B, A, N)."""
+
 
 @dataclass
 class A2CConfig:
@@ -80,12 +83,13 @@ def compute_loss(
     propagate = _reward_map_propagation(reward_conv, b.volume_shape)
     b_returns = discounted_returns(b.b_rewards, bootstrap, config.gamma, propagate)
 
-    a2c = a2c_loss(b.b_logits, b.b_actions, b_returns, b.b_values, b.b_valid, config.entropy_coef, config.value_coef)
+    a2c = a2c_loss(b.b_logits, b.b_actions, b_returns, b.b_values, b.b_valid, config.entropy_coef, config.value_coef,
+                   action_dim=ACTION_DIM)
     use_cloning = warm_start or config.cloning_weight > 0
     if use_cloning and b.b_oracle_actions is None:
         raise ValueError("behaviour cloning needs the oracle actions: play the rollout with record_oracle=True")
     cloning = (
-        behaviour_cloning_loss(b.b_logits, b.b_oracle_actions, b.b_valid)
+        behaviour_cloning_loss(b.b_logits, b.b_oracle_actions, b.b_valid, action_dim=ACTION_DIM)
         if use_cloning
         else torch.zeros((), device=b.b_logits.device)
     )

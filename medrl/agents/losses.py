@@ -66,19 +66,21 @@ def policy_loss(
     actions: torch.Tensor,
     advantages: torch.Tensor,
     valid: torch.Tensor | None = None,
+    action_dim: int = -1,
 ) -> torch.Tensor:
     """Policy-gradient loss mean(−log π(a|s)·A) over valid agents.
 
     Args:
-        log_probs: (…, A) log-probabilities of every action (``log_softmax`` of the logits).
-        actions: (…) int64 actions taken.
+        log_probs: (…, A) log-probabilities of every action (``log_softmax`` of the logits); the
+            action axis is ``action_dim`` (last by default).
+        actions: (…) int64 actions taken (``log_probs``' shape without the action axis).
         advantages: (…) float advantages.
         valid: optional (…) bool.
 
     Returns:
         Scalar float32.
     """
-    taken = log_probs.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+    taken = _taken(log_probs, actions, action_dim)
     return masked_mean(-taken * advantages, valid)
 
 
@@ -87,29 +89,35 @@ def value_loss(returns: torch.Tensor, values: torch.Tensor, valid: torch.Tensor 
     return masked_mean(0.5 * (returns - values) ** 2, valid)
 
 
-def entropy_bonus(logits: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean policy entropy H = −Σ_a π(a) log π(a) (nats) over valid agents; logits (…, A); scalar ≥ 0."""
-    log_probs = F.log_softmax(logits, dim=-1)
-    return masked_mean(-(log_probs.exp() * log_probs).sum(-1), valid)
+def _taken(log_probs: torch.Tensor, actions: torch.Tensor, action_dim: int) -> torch.Tensor:
+    """log π of the given actions: ``log_probs`` gathered along ``action_dim``, which is then removed."""
+    return log_probs.gather(action_dim, actions.long().unsqueeze(action_dim)).squeeze(action_dim)
+
+
+def entropy_bonus(logits: torch.Tensor, valid: torch.Tensor | None = None, action_dim: int = -1) -> torch.Tensor:
+    """Mean policy entropy H = −Σ_a π(a) log π(a) (nats) over valid agents; logits (…, A) with the
+    action axis at ``action_dim``; scalar ≥ 0."""
+    log_probs = F.log_softmax(logits, dim=action_dim)
+    return masked_mean(-(log_probs.exp() * log_probs).sum(action_dim), valid)
 
 
 def behaviour_cloning_loss(
     logits: torch.Tensor,
     oracle_actions: torch.Tensor,
     valid: torch.Tensor | None = None,
+    action_dim: int = -1,
 ) -> torch.Tensor:
     """Cross-entropy of the policy against the oracle actions, mean over valid agents.
 
     Args:
-        logits: (…, A) action logits.
+        logits: (…, A) action logits, the action axis at ``action_dim``.
         oracle_actions: (…) int64 best immediate actions (``RefinementEnv.oracle_actions``).
         valid: optional (…) bool.
 
     Returns:
         Scalar float32 ≥ 0 (log A for a uniform policy).
     """
-    log_probs = F.log_softmax(logits, dim=-1)
-    return masked_mean(-log_probs.gather(-1, oracle_actions.long().unsqueeze(-1)).squeeze(-1), valid)
+    return masked_mean(-_taken(F.log_softmax(logits, dim=action_dim), oracle_actions, action_dim), valid)
 
 
 class A2CLoss(NamedTuple):
@@ -129,6 +137,7 @@ def a2c_loss(
     valid: torch.Tensor | None = None,
     entropy_coef: float = 0.01,
     value_coef: float = 1.0,
+    action_dim: int = -1,
 ) -> A2CLoss:
     """mean(−log π(a|s)·A + value_coef·½(R − V)² − entropy_coef·H) over valid agents.
 
@@ -141,12 +150,13 @@ def a2c_loss(
         valid: optional (…) bool.
         entropy_coef: β, weight of the entropy bonus.
         value_coef: weight of the value loss (1 gives the DESIGN.md formula).
+        action_dim: the action axis of ``logits`` (last by default).
 
     Returns:
         :class:`A2CLoss` of scalars.
     """
-    log_probs = F.log_softmax(logits, dim=-1)
-    pg = policy_loss(log_probs, actions, advantages(returns, values), valid)
+    log_probs = F.log_softmax(logits, dim=action_dim)
+    pg = policy_loss(log_probs, actions, advantages(returns, values), valid, action_dim)
     critic = value_loss(returns, values, valid)
-    entropy = entropy_bonus(logits, valid)
+    entropy = entropy_bonus(logits, valid, action_dim)
     return A2CLoss(pg + value_coef * critic - entropy_coef * entropy, pg, critic, entropy)

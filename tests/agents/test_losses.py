@@ -111,3 +111,21 @@ def test_a2c_gradients_go_where_they_belong():
     assert (logits.grad[2] == 0).all() and values.grad[2] == 0  # invalid agent: no loss
     assert values.grad[0].item() == pytest.approx(-(1.0 - 0.0) / 2)  # d/dV ½(R − V)² / 2 agents
     assert logits.grad[0, 0] < 0  # a positive advantage makes the taken action more likely
+
+
+def test_losses_agree_whatever_the_action_axis():
+    """The rollout keeps actions on axis 2 (T, B, A, N); the losses must equal the action-last form."""
+    from medrl.agents.losses import a2c_loss, behaviour_cloning_loss
+
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 2, 5, 7, generator=generator)  # (T, B, N, A)
+    actions = torch.randint(0, 7, (3, 2, 5), generator=generator)
+    returns, values = torch.randn(3, 2, 5, generator=generator), torch.randn(3, 2, 5, generator=generator)
+    valid = torch.rand(3, 2, 5, generator=generator) > 0.3
+    last = a2c_loss(logits, actions, returns, values, valid)
+    moved = a2c_loss(logits.transpose(2, 3), actions, returns, values, valid, action_dim=2)
+    for a, b in zip(last, moved):
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(
+        behaviour_cloning_loss(logits, actions, valid), behaviour_cloning_loss(logits.transpose(2, 3), actions, valid, action_dim=2)
+    )

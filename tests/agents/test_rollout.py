@@ -33,7 +33,7 @@ def test_rollout_shapes(tiny_batch, region_agents, n_agents):
     env = reset_env(tiny_batch, region_agents)
     b = rollout(env, small_policy(), interactions=2, steps=3)
     steps = 2 * 3
-    assert b.b_logits.shape == (steps, 2, n_agents, 7) and b.b_logits.requires_grad
+    assert b.b_logits.shape == (steps, 2, 7, n_agents) and b.b_logits.requires_grad
     assert b.b_values.shape == b.b_actions.shape == b.b_rewards.shape == b.b_valid.shape == (steps, 2, n_agents)
     assert b.b_oracle_actions.shape == (steps, 2, n_agents) and b.b_actions.dtype == torch.int64
     assert b.bootstrap_value.shape == (2, n_agents) and not b.bootstrap_value.requires_grad
@@ -50,7 +50,7 @@ def test_rollout_records_the_environment_rewards(tiny_batch):
     replay.add_clicks()
     _, reward_map = replay.step(b.b_actions[0])
     assert torch.equal(b.b_rewards[0], reward_map.flatten(1))
-    assert torch.equal(b.b_actions[0], b.b_logits[0].argmax(-1))
+    assert torch.equal(b.b_actions[0], b.b_logits[0].argmax(1))
 
 
 def test_loss_parts_and_warm_start(tiny_batch):
@@ -61,7 +61,7 @@ def test_loss_parts_and_warm_start(tiny_batch):
     by_hand = terms.policy + terms.value - 0.01 * terms.entropy + 0.5 * terms.cloning
     assert terms.total.item() == pytest.approx(by_hand.item(), abs=1e-5)
     warm = compute_loss(b, config, warm_start=True)
-    cloning = behaviour_cloning_loss(b.b_logits, b.b_oracle_actions, b.b_valid)
+    cloning = behaviour_cloning_loss(b.b_logits, b.b_oracle_actions, b.b_valid, action_dim=2)
     assert warm.total.item() == pytest.approx((cloning + warm.value).item(), abs=1e-5)
     pure = compute_loss(b, A2CConfig(cloning_weight=0.0))
     assert pure.cloning.item() == 0.0
@@ -88,3 +88,12 @@ def test_update_changes_the_policy(tiny_batch, region_agents):
     assert sum(changed) >= len(changed) - 1
     reward_conv_changed = not torch.equal(before[-1], policy.reward_conv.conv.weight)
     assert reward_conv_changed != region_agents  # the reward-map convolution serves voxel agents only
+
+
+def test_gumbel_sampling_follows_the_softmax():
+    from medrl.agents.rollout import sample_actions
+
+    torch.manual_seed(0)
+    logits = torch.log(torch.tensor([0.1, 0.6, 0.3])).view(1, 3, 1).expand(1, 3, 20000)
+    frequencies = torch.bincount(sample_actions(logits)[0], minlength=3).float() / 20000
+    torch.testing.assert_close(frequencies, torch.tensor([0.1, 0.6, 0.3]), atol=0.015, rtol=0)
