@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -72,3 +73,23 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Restoring states from the checkpoint path" in result.stdout + result.stderr
     assert checkpoint_step(last) == killed_at + 2
+
+
+@pytest.mark.parametrize("configs", [["segmenter"], ["refiner_voxel"], ["refiner_region"], ["refiner_voxel", "multinode"]])
+def test_shipped_configs_parse(tmp_path, configs):
+    """Every config in configs/ is valid for LightningCLI (checked with --print_config, no training)."""
+    from tests.training.cli_run import REPO
+
+    command = [sys.executable, "-m", "medrl.cli", "fit", "--print_config"]
+    for name in configs:
+        command += ["--config", str(REPO / "configs" / f"{name}.yaml")]
+    result = subprocess.run(command, cwd=tmp_path, env=environment(), capture_output=True, encoding="utf-8", errors="replace")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "class_path: medrl.training." in result.stdout
+
+
+def test_region_agents_train_through_the_cli(tmp_path):
+    result = run_fit(tmp_path, "--trainer.max_steps=2", "--model.init_args.agents=region", "--model.init_args.region_size_mm=4.0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    checkpoint = read_checkpoint(tmp_path / CHECKPOINTS / "last.ckpt")
+    assert checkpoint["medrl"]["agents"]["kind"] == "region" and checkpoint["global_step"] == 2
