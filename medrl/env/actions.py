@@ -103,6 +103,31 @@ class ActionSet:
         best_in_order = rewards.index_select(dim, order).max(dim=dim).indices  # first maximum, as argmax; faster on CPU
         return order[best_in_order]
 
+    def oracle_towards_binary_target(self, target: torch.Tensor, valid: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """The per-voxel oracle for a binary target, without scoring every action (~7x less work).
+
+        Cross-entropy with a target of 1 (0) falls as p rises (falls), and clipping only creates ties,
+        so the best action is the largest positive (negative) delta; a voxel without reward (invalid, or
+        zero weight) ties everywhere and gets the first largest-magnitude delta. This is exactly what
+        :meth:`oracle_actions` returns for binary targets when the set has deltas of both signs.
+
+        Args:
+            target: (B, 1, ...) values in {0, 1}; valid: bool, weight: float ≥ 0, same shape.
+
+        Returns:
+            (B, ...) int64 action indices.
+        """
+        up = max(range(len(self.deltas)), key=lambda a: (self.deltas[a], -a))
+        down = min(range(len(self.deltas)), key=lambda a: (self.deltas[a], a))
+        no_reward = max(range(len(self.deltas)), key=lambda a: (abs(self.deltas[a]), -a))
+        towards = torch.where(target[:, 0] >= 0.5, up, down)
+        return torch.where(valid[:, 0] & (weight[:, 0] > 0), towards, no_reward)
+
+    @property
+    def has_both_directions(self) -> bool:
+        """True when some delta raises and some lowers a probability (the fast oracle's condition)."""
+        return min(self.deltas) < 0 < max(self.deltas)
+
     def oracle_actions(
         self,
         p: torch.Tensor,

@@ -232,8 +232,13 @@ class RefinementEnv:
 
     def oracle_actions(self) -> torch.Tensor:
         """(B, N) int64: each agent's action with the highest immediate (mean) reward from here."""
+        if isinstance(self.agents, VoxelAgents) and self.actions.has_both_directions and self._binary_target():
+            return self.actions.oracle_towards_binary_target(self.target, self.valid, self.weight).flatten(1)
         rewards = self.actions.action_rewards(self.p, self.target, self.valid, self.weight, self.config.eps)
         return self.actions.best_action(self.agents.pool(rewards, self.valid), dim=1)
+
+    def _binary_target(self) -> bool:
+        return bool(((self.target == 0) | (self.target == 1)).all())
 
     # --------------------------------------------------------------------------------- measures
     def mask(self) -> torch.Tensor:

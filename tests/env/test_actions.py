@@ -71,3 +71,18 @@ def test_oracle_earns_the_best_reward():
     rewards = actions.action_rewards(p, y, valid)
     assert oracle.shape == (1, 3, 3, 3) and oracle.dtype == torch.int64
     assert torch.equal(rewards.gather(1, oracle.unsqueeze(1)), rewards.max(dim=1, keepdim=True).values)
+
+
+@pytest.mark.parametrize("deltas", [DEFAULT_DELTAS, (-0.3, 0.0, 0.3), (0.2, -0.4, 0.4, -0.2)])
+def test_fast_binary_oracle_equals_scoring_every_action(deltas):
+    """Including clipped ties at p = 0, p = 1 and near them, invalid voxels and zero weights."""
+    generator = torch.Generator().manual_seed(0)
+    shape = (2, 1, 6, 5, 4)
+    p = torch.rand(shape, generator=generator)
+    p.view(-1)[:20] = torch.tensor([0.0, 1.0, 0.95, 0.05, 0.5] * 4)
+    target = (torch.rand(shape, generator=generator) > 0.5).float()
+    valid = torch.rand(shape, generator=generator) > 0.2
+    weight = torch.where(torch.rand(shape, generator=generator) > 0.1, 1.0 + torch.rand(shape, generator=generator), 0.0)
+    actions = ActionSet(deltas)
+    expected = actions.oracle_actions(p, target, valid, weight)
+    assert torch.equal(actions.oracle_towards_binary_target(target, valid, weight), expected)
