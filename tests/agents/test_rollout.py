@@ -90,7 +90,7 @@ def test_update_changes_the_policy(tiny_batch, region_agents):
     assert reward_conv_changed != region_agents  # the reward-map convolution serves voxel agents only
 
 
-def test_gumbel_sampling_follows_the_softmax():
+def test_sampled_actions_follow_the_softmax():
     from medrl.agents.rollout import sample_actions
 
     torch.manual_seed(0)
