@@ -49,16 +49,15 @@ def _add_inspect(subparsers) -> None:
 def _demo(args: argparse.Namespace) -> int:
     from medrl.demo import DemoSettings, run_demo
 
-    settings = DemoSettings(segmenter_steps=args.segmenter_steps, refiner_steps=args.refiner_steps,
-                            warm_start_steps=min(args.warm_start_steps, args.refiner_steps), seed=args.seed)
+    chosen = {name: getattr(args, name) for name in ("segmenter_steps", "refiner_steps", "warm_start_steps", "seed")}
+    settings = DemoSettings(**{name: value for name, value in chosen.items() if value is not None})
+    settings.warm_start_steps = min(settings.warm_start_steps, settings.refiner_steps)
     run_demo(args.output, settings)
     return 0
 
 
 def _add_demo(subparsers) -> None:
-    from medrl.demo import DemoSettings
-
-    defaults = DemoSettings()
+    # defaults live in medrl.demo.DemoSettings; importing it here would load Lightning for every command
     parser = subparsers.add_parser(
         "demo", help="train and evaluate on built-in data (synthetic CT-like cases + MNI152 MRI), on a CPU, in minutes",
         description="Write the built-in data, train the segmenter and the refinement agents briefly, run the robot-user "
@@ -66,10 +65,10 @@ def _add_demo(subparsers) -> None:
         "a plot and example masks into --output.",
     )
     parser.add_argument("--output", default="medrl_demo", help="output folder (default: %(default)s)")
-    parser.add_argument("--segmenter-steps", type=int, default=defaults.segmenter_steps, help="default: %(default)s")
-    parser.add_argument("--refiner-steps", type=int, default=defaults.refiner_steps, help="default: %(default)s")
-    parser.add_argument("--warm-start-steps", type=int, default=defaults.warm_start_steps, help="default: %(default)s")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="default: %(default)s")
+    parser.add_argument("--segmenter-steps", type=int, help="segmenter optimizer steps (default 300)")
+    parser.add_argument("--refiner-steps", type=int, help="agents' optimizer steps (default 700)")
+    parser.add_argument("--warm-start-steps", type=int, help="behaviour-cloning steps before A2C (default 200)")
+    parser.add_argument("--seed", type=int, help="seed of data, training and evaluation (default 0)")
     parser.set_defaults(handler=_demo)
 
 

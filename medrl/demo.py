@@ -188,6 +188,7 @@ def _quiet_lightning() -> None:
     logging.getLogger("lightning_fabric").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message="The number of training batches.*")
+    warnings.filterwarnings("ignore", message="Found .* module.* in eval mode")  # the frozen segmenter, on purpose
 
 
 def run_demo(output: str | Path, settings: DemoSettings | None = None) -> dict:

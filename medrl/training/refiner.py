@@ -113,6 +113,13 @@ class RefinerModule(pl.LightningModule):
         self.segmenter.load_state_dict(sub_state_dict(checkpoint["state_dict"], self.segmenter_bundle["prefix"]))
         self.segmenter.requires_grad_(False).eval()
 
+    def train(self, mode: bool = True) -> "RefinerModule":
+        """Switch the policy's mode; the frozen segmenter always stays in evaluation mode."""
+        super().train(mode)
+        if self.segmenter is not None:
+            self.segmenter.eval()
+        return self
+
     # ----------------------------------------------------------------------------- episode set-up
     def initial_masks(self, image: torch.Tensor, perturbed: torch.Tensor, fraction: float) -> torch.Tensor:
         """(B, 1, X, Y, Z) uint8 starting masks: the segmenter's for the first ``fraction`` of the batch."""

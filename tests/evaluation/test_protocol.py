@@ -24,3 +24,19 @@ def test_plot_writes_a_png(tmp_path):
     rows = [{"group": "synthetic", "case": "a", "orientation": "", "start": "s", "dice": [0.5, 0.6]}]
     path = plot(rows, tmp_path / "plot.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_demo_help_states_the_real_defaults(capsys):
+    """The CLI's help repeats DemoSettings' defaults by hand (to keep Lightning out of start-up): keep them equal."""
+    import pytest
+
+    from medrl.cli import main
+    from medrl.demo import DemoSettings
+
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    defaults = DemoSettings()
+    for phrase in (f"(default {defaults.segmenter_steps})", f"(default {defaults.refiner_steps})",
+                   f"(default {defaults.warm_start_steps})", f"(default {defaults.seed})"):
+        assert phrase in text
