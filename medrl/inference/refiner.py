@@ -29,10 +29,9 @@ from medrl.data.loading import load_case
 from medrl.data.transforms import Preprocessing, invert, preprocessing_transform
 from medrl.env.clicks import Click
 from medrl.env.environment import EnvConfig, RefinementEnv
-from medrl.env.state import soft_start
 from medrl.errors import MedrlInputError
 from medrl.training.bundle import read_checkpoint, sub_state_dict
-from medrl.training.region_maps import batch_regions
+from medrl.training.episode import start_episode
 from medrl.training.segmenter import build_segmenter_net, segment_probability
 
 PREPROCESSING_FIELDS = ("spacing", "intensity", "ct_window", "mr_percentiles", "crop_foreground", "crop_margin")
@@ -138,14 +137,11 @@ class Refiner:
         """An environment on one working-grid case, starting from the binary ``initial`` (…, X', Y', Z')."""
         image = self._batch(data["image"])
         initial = torch.as_tensor(initial).reshape(image.shape).to(self.device)
-        label = self._batch(data["label"]) if with_label else None
-        regions = None
-        if self.agents.get("kind") == "region":
-            regions = batch_regions(image, [self.spacing(data)], self.agents["region_method"], self.agents["region_size_mm"])
-        env = RefinementEnv(self.env_config)
-        env.reset(image, soft_start(initial.float(), *self.soft_start), label=label, spacing=self.spacing(data),
-                  regions=regions, seed=seed)
-        return env
+        return start_episode(
+            self.env_config, image, initial, [self.spacing(data)], label=self._batch(data["label"]) if with_label else None,
+            agents=self.agents.get("kind", "voxel"), region_method=self.agents.get("region_method", "slic"),
+            region_size_mm=self.agents.get("region_size_mm", 6.0), soft_start_values=self.soft_start, seed=seed,
+        )
 
     @torch.no_grad()
     def act(self, env: RefinementEnv, steps: int | None = None) -> torch.Tensor:

@@ -26,9 +26,8 @@ from medrl.agents.rollout import rollout
 from medrl.agents.windowed import SlidingWindowPolicy
 from medrl.data.geometry import voxel_spacing
 from medrl.env.environment import EnvConfig, RefinementEnv
-from medrl.env.state import soft_start
 from medrl.training.bundle import read_checkpoint, sub_state_dict
-from medrl.training.region_maps import batch_regions
+from medrl.training.episode import start_episode
 from medrl.training.segmenter import build_segmenter_net, segment_probability
 
 AGENT_KINDS = ("voxel", "region")
@@ -127,23 +126,18 @@ class RefinerModule(pl.LightningModule):
         n_segmenter = int(round(fraction * image.shape[0])) if self.segmenter is not None else 0
         if n_segmenter:
             with torch.no_grad():
-                self.segmenter.eval()
                 probability = segment_probability(self.segmenter, image[:n_segmenter], self.segmenter_bundle["roi_size"])
             masks[:n_segmenter] = (probability >= 0.5).to(masks.dtype)
         return masks
 
     def make_env(self, batch: dict, initial: torch.Tensor) -> RefinementEnv:
         """A reset environment for the batch, starting from ``initial`` masks by the soft start."""
-        image, label = batch["image"].as_tensor(), batch["label"].as_tensor().float()
-        spacings = batch_spacings(batch["image"])
-        regions = None
-        if self.hparams.agents == "region":
-            regions = batch_regions(image, spacings, self.hparams.region_method, self.hparams.region_size_mm)
-        env = RefinementEnv(self.env_config)
-        inside, outside = self.hparams.soft_start
-        env.reset(image, soft_start(initial.float(), inside, outside), label=label, spacing=spacings, regions=regions,
-                  seed=int(torch.randint(0, 2**31 - 1, ()).item()))
-        return env
+        h = self.hparams
+        return start_episode(
+            self.env_config, batch["image"].as_tensor(), initial, batch_spacings(batch["image"]),
+            label=batch["label"].as_tensor().float(), agents=h.agents, region_method=h.region_method,
+            region_size_mm=h.region_size_mm, soft_start_values=h.soft_start, seed=int(torch.randint(0, 2**31 - 1, ()).item()),
+        )
 
     # -------------------------------------------------------------------------------- training
     def training_step(self, batch: dict, batch_idx: int) -> None:
