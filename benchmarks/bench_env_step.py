@@ -16,12 +16,11 @@ import argparse
 
 import torch
 from monai.networks.nets import UNet
+from timing import median_seconds
 
 from medrl.agents.policy import PolicyValueNet
 from medrl.env.environment import RefinementEnv
 from medrl.env.state import soft_start
-
-from timing import median_seconds
 
 
 def main() -> None:

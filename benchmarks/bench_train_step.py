@@ -19,14 +19,13 @@ import argparse
 import torch
 from monai.losses import DiceCELoss
 from monai.networks.nets import UNet
+from timing import median_seconds
 
 from medrl.agents.a2c import A2CConfig, compute_loss
 from medrl.agents.policy import PolicyValueNet
 from medrl.agents.rollout import rollout
 from medrl.env.environment import RefinementEnv
 from medrl.env.state import soft_start
-
-from timing import median_seconds
 
 
 def batch_of_spheres(batch: int, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -72,7 +72,76 @@ def _add_demo(subparsers) -> None:
     parser.set_defaults(handler=_demo)
 
 
-SUBCOMMANDS: list[Callable] = [_add_inspect, _add_demo]
+EXIT_SOME_FAILED = 1
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import warnings
+
+    from medrl.inference.batch import PredictSettings, run_predict
+    from medrl.inference.clicks_file import read_clicks_file
+    from medrl.inference.inputs import existing_outputs, list_scans
+    from medrl.training.bundle import read_checkpoint
+
+    read_checkpoint(args.checkpoint)  # a bad checkpoint is exit 2 before any work
+    scans = list_scans(args.input)
+    if (args.mask or args.clicks) and len(scans) != 1:
+        raise MedrlInputError(args.input, f"--mask and --clicks apply to one scan, but this input holds {len(scans)}")
+    settings = PredictSettings(
+        checkpoint=args.checkpoint, output_dir=args.output, mask=args.mask,
+        clicks=read_clicks_file(args.clicks) if args.clicks else None, steps=args.steps,
+        probabilities=args.save_probabilities, entropy=args.save_entropy, overwrite=args.overwrite, tile_edge=args.tile_edge,
+    )
+    if not args.overwrite and _is_first_process():
+        existing = existing_outputs(scans, args.output, settings.kinds)
+        if existing:
+            more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+            raise MedrlInputError(existing[0], f"output exists{more}; pass --overwrite to replace")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
+        records = run_predict(scans, settings, accelerator="gpu" if args.device == "cuda" else "cpu",
+                              devices=args.devices, num_nodes=args.num_nodes)
+    failed = [record for record in records if record["status"] != "ok"]
+    print(f"medrl predict: {len(records) - len(failed)} of {len(records)} scans written to {args.output}"
+          + (f"; {len(failed)} failed (see {args.output}/predict_report.json)" if failed else ""))
+    return EXIT_SOME_FAILED if failed else 0
+
+
+def _is_first_process() -> bool:
+    """False in the extra processes a DDP launcher starts (they must not re-check outputs rank 0 may be writing)."""
+    import os
+
+    return all(os.environ.get(name, "0") == "0" for name in ("LOCAL_RANK", "NODE_RANK", "RANK"))
+
+
+def _add_predict(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "predict", help="segment and refine new scans; masks are written on each scan's own grid",
+        description="Segment each scan with the checkpoint's segmenter (or start from --mask), let the agents refine "
+        "it (around --clicks when given), and write NAME_mask.nii.gz (uint8, the scan's shape and affine) into --output. "
+        "Exit status: 0 all written, 1 some scans failed (each reported, the rest written), 2 bad invocation.",
+    )
+    parser.add_argument("--checkpoint", required=True, help="medrl checkpoint (from `medrl fit` or `medrl demo`)")
+    parser.add_argument("--input", required=True,
+                        help="scan file (NIfTI/NRRD/MHA), DICOM series folder, folder of scans, or dataset.json (its test list)")
+    parser.add_argument("--output", required=True, help="output folder")
+    parser.add_argument("--mask", help="starting mask on the scan's grid instead of the segmenter's: "
+                        "a label mask (non-zero = foreground) or a probability map in [0, 1]")
+    parser.add_argument("--clicks", help='clicks JSON: {"coordinate_system": "RAS"|"LPS"|"voxel", '
+                        '"points": [{"position": [x, y, z], "positive": true}, ...]}')
+    parser.add_argument("--steps", type=int, help="agent steps (default: the checkpoint's)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="(default: %(default)s)")
+    parser.add_argument("--devices", type=int, default=1, help="processes (GPUs) per node; >1 runs DDP (default: 1)")
+    parser.add_argument("--num-nodes", type=int, default=1, help="nodes (default: 1)")
+    parser.add_argument("--save-probabilities", action="store_true", help="also write NAME_probability.nii.gz (float32 in [0, 1])")
+    parser.add_argument("--save-entropy", action="store_true", help="also write NAME_entropy.nii.gz (uncertainty, bits in [0, 1])")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (inputs are never replaced)")
+    parser.add_argument("--tile-edge", type=int, default=160, help="largest agents' tile side in voxels; lower it to save memory")
+    parser.set_defaults(handler=_predict)
+
+
+SUBCOMMANDS: list[Callable] = [_add_inspect, _add_demo, _add_predict]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,14 +25,14 @@ from monai.data import MetaTensor
 from monai.utils import SpaceKeys
 
 from medrl.data.geometry import sitk_to_ras_affine
-from medrl.data.validation import as_label_array, check_finite
+from medrl.data.validation import as_label_array, as_mask_array, check_finite
 from medrl.errors import MedrlInputError
 
 logger = logging.getLogger("medrl")
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 SITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
-IMAGE_KINDS = ("image", "label")
+IMAGE_KINDS = ("image", "label", "mask")
 
 
 @dataclass
@@ -176,8 +176,10 @@ def read_scan(
 
     Args:
         path: ``.nii``/``.nii.gz``/``.nrrd``/``.mha``/``.mhd`` file, or a DICOM series folder.
-        kind: ``"image"`` (checked for NaN/Inf, cast to ``dtype``) or ``"label"`` (checked for
-            non-negative integer values, returned as ``uint8``, or ``int32`` above 255).
+        kind: ``"image"`` (checked for NaN/Inf, cast to ``dtype``), ``"label"`` (checked for
+            non-negative integer values, returned as ``uint8``, or ``int32`` above 255) or
+            ``"mask"`` (a starting mask: a label map, whose non-zero voxels count as foreground, or a
+            probability map in [0, 1]; returned as float32 in [0, 1]).
         channel: which volume of a 4D file to take; required when it holds several.
         dtype: dtype of an image (``None`` keeps the file's, e.g. int16 for CT). Ignored for labels.
 
@@ -195,6 +197,8 @@ def read_scan(
     array = to_3d(raw.array, path, channel)
     if kind == "label":
         array = as_label_array(array, path)
+    elif kind == "mask":
+        array = as_mask_array(array, path)
     else:
         check_finite(array, path)
         if dtype is not None:

@@ -41,6 +41,25 @@ def as_label_array(array: np.ndarray, source: str | os.PathLike) -> np.ndarray:
     return array.astype(np.uint8 if (not array.size or array.max() <= 255) else np.int32)
 
 
+def as_mask_array(array: np.ndarray, source: str | os.PathLike) -> np.ndarray:
+    """Return a starting mask as float32 in [0, 1]: a probability map as it is, a label map as
+    foreground (any non-zero label) = 1.
+
+    Raises:
+        MedrlInputError: NaN/Inf values, or non-integer values outside [0, 1] (neither a label map
+            nor a probability map).
+    """
+    check_finite(array, source)
+    if np.issubdtype(array.dtype, np.floating) and not np.array_equal(array, np.round(array)):
+        low, high = float(array.min()), float(array.max())
+        if low < 0 or high > 1:
+            raise MedrlInputError(
+                source, f"mask has non-integer values in [{low:.4g}, {high:.4g}]; give a label mask or a probability map in [0, 1]"
+            )
+        return array.astype(np.float32, copy=False)
+    return (array != 0).astype(np.float32)
+
+
 def check_same_grid(
     image_shape, image_affine, label_shape, label_affine, image_path, label_path, tolerance: float = AFFINE_TOLERANCE
 ) -> None:

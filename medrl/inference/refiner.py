@@ -3,19 +3,26 @@ with clicks, and put results back on the scan's own grid.
 
 Everything runs on the working grid (canonical RAS orientation, the checkpoint's spacing and
 intensity preset); :meth:`Refiner.to_input_grid` inverts the preprocessing so masks are written with
-the input file's own shape and affine.
+the input file's own shape and affine. Whole volumes stay on the CPU; the networks run window by
+window (segmenter) and tile by tile (agents, see :mod:`medrl.inference.tiles`) on the chosen device.
 
-Example:
+Example, step by step on the working grid:
     >>> refiner = Refiner.from_checkpoint("medrl_demo/medrl_demo.ckpt")           # doctest: +SKIP
-    >>> data = refiner.prepare("scan.nii.gz")                                      # doctest: +SKIP
-    >>> mask = refiner.segment(data)                                               # doctest: +SKIP
-    >>> p = refiner.refine(data, mask, [Click((30, 41, 12), positive=True)])       # doctest: +SKIP
-    >>> write_mask(refiner.to_input_grid(data, p >= 0.5)[0].numpy(), ...)          # doctest: +SKIP
+    >>> case = refiner.prepare("scan.nii.gz")                                      # doctest: +SKIP
+    >>> mask = refiner.segment(case)                                               # doctest: +SKIP
+    >>> p = refiner.refine(case, mask, [Click((30, 41, 12), positive=True)])       # doctest: +SKIP
+    >>> write_mask(refiner.to_input_grid(case, p >= 0.5)[0].numpy(), ...)          # doctest: +SKIP
+
+or in one call on the input's grid (what ``medrl predict`` does):
+    >>> result = refiner.predict("scan.nii.gz", clicks=read_clicks_file("clicks.json"))  # doctest: +SKIP
+    >>> result.mask.shape, result.mask.affine                                      # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -25,16 +32,46 @@ from medrl.agents.policy import PolicyValueNet
 from medrl.agents.windowed import SlidingWindowPolicy
 from medrl.data.geometry import voxel_spacing
 from medrl.data.label_transforms import SelectForegroundd
-from medrl.data.loading import load_case
+from medrl.data.loading import check_case_grid, load_case
+from medrl.data.readers import read_scan
 from medrl.data.transforms import Preprocessing, invert, preprocessing_transform
+from medrl.data.validation import as_mask_array
 from medrl.env.clicks import Click
 from medrl.env.environment import EnvConfig, RefinementEnv
+from medrl.env.state import soft_start, to_mask
 from medrl.errors import MedrlInputError
+from medrl.inference.clicks_file import ClickSet, to_working_grid
+from medrl.inference.tiles import Box, click_reach, refinement_region, shifted, tiles
 from medrl.training.bundle import read_checkpoint, sub_state_dict
 from medrl.training.episode import start_episode
 from medrl.training.segmenter import build_segmenter_net, segment_probability
 
 PREPROCESSING_FIELDS = ("spacing", "intensity", "ct_window", "mr_percentiles", "crop_foreground", "crop_margin")
+
+
+@dataclass
+class Prediction:
+    """The result of :meth:`Refiner.predict`, on the input file's own grid.
+
+    Attributes:
+        mask: MetaTensor (1, X, Y, Z) uint8 {0, 1}, ``.affine`` the input's.
+        probability: MetaTensor (1, X, Y, Z) float32 in [0, 1], the agents' final p (``None`` unless asked).
+        entropy: MetaTensor (1, X, Y, Z) float32 in [0, 1], binary entropy of p in bits (``None`` unless asked).
+        clicks: the clicks applied, on the working grid.
+        seconds: wall time of each stage (``load``, ``segment``, ``refine``, ``invert``).
+    """
+
+    mask: torch.Tensor
+    probability: torch.Tensor | None = None
+    entropy: torch.Tensor | None = None
+    clicks: list[Click] = field(default_factory=list)
+    seconds: dict = field(default_factory=dict)
+
+
+def binary_entropy(p: torch.Tensor) -> torch.Tensor:
+    """Binary entropy in bits of probabilities ``p`` (any shape), float32 in [0, 1]; 1 at p = 0.5."""
+    q = p.float().clamp(1e-6, 1 - 1e-6)
+    return -(q * torch.log2(q) + (1 - q) * torch.log2(1 - q))
 
 
 def preprocessing_from_record(record: Mapping | None) -> Preprocessing:
@@ -53,11 +90,15 @@ class Refiner:
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
         override_preprocessing: use these preprocessing settings instead of the checkpoint's
             (e.g. the MR preset for an MR scan given to CT-trained agents).
+        tile_edge: largest tile side in voxels for the agents (bounds memory on big scans).
     """
 
-    def __init__(self, checkpoint: dict, device: str | torch.device = "cpu", override_preprocessing: Preprocessing | None = None):
+    def __init__(self, checkpoint: dict, device: str | torch.device = "cpu", override_preprocessing: Preprocessing | None = None,
+                 tile_edge: int = 160):
         bundle, state = checkpoint["medrl"], checkpoint["state_dict"]
         self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise MedrlInputError("--device", f"{device} asked for, but CUDA is not available on this machine")
         self.bundle = bundle
         self.preprocessing = override_preprocessing or preprocessing_from_record(bundle.get("preprocessing"))
         self.foreground_labels = (bundle.get("preprocessing") or {}).get("foreground_labels")
@@ -78,6 +119,7 @@ class Refiner:
         self.steps = int(bundle.get("steps") or 1)
         self.agents = bundle.get("agents") or {"kind": "voxel"}
         self.transform = preprocessing_transform(self.preprocessing, "image", ("label", "initial"))
+        self.tile_edge = int(tile_edge)
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "cpu", **kwargs) -> "Refiner":
@@ -86,21 +128,42 @@ class Refiner:
 
     # ------------------------------------------------------------------------------- grids
     def prepare(self, image, label=None, initial=None) -> dict:
-        """Read (paths) or take (MetaTensors (1, X, Y, Z)) a scan and optional label/initial mask,
-        check they share a grid, and bring them to the working grid.
+        """Read (paths) or take (MetaTensors (1, X, Y, Z)) a scan, an optional label and an optional
+        starting mask, check they share a grid, and bring them to the working grid.
+
+        Args:
+            image: scan path (NIfTI, NRRD, MHA, DICOM series folder) or MetaTensor.
+            label: optional label map (path or MetaTensor); its foreground labels become {0, 1}.
+            initial: optional starting mask: a label mask (non-zero = foreground) or a probability
+                map in [0, 1], e.g. another model's output.
 
         Returns:
-            dict with ``image`` (1, X', Y', Z') float32 and, when given, ``label`` and ``initial``
-            (1, X', Y', Z') uint8 {0, 1}; plus the records needed by :meth:`to_input_grid`.
+            dict with ``image`` (1, X', Y', Z') float32, and when given ``label`` (1, X', Y', Z') uint8
+            {0, 1} and ``initial`` (1, X', Y', Z') float32 in [0, 1]; ``input_affine`` / ``input_shape``
+            of the scan as read; plus MONAI's records used by :meth:`to_input_grid`.
         """
-        case = {"image": image, "label": label, "initial": initial}
+        case = {"image": image, "label": label}
         paths = {k: v for k, v in case.items() if isinstance(v, (str, os.PathLike))}
-        loaded = load_case(paths) if paths else {}
-        case.update({k: loaded[k] for k in paths})
+        case.update(load_case(paths) if paths else {})
+        if initial is not None:
+            case["initial"] = self._starting_mask(initial)
         case = {k: v for k, v in case.items() if v is not None}
-        data = self.transform(case)
-        data = SelectForegroundd("label", self.foreground_labels)(data)
-        return SelectForegroundd("initial")(data)
+        check_case_grid(case)
+        input_affine, input_shape = np.asarray(case["image"].affine, dtype=np.float64), tuple(case["image"].shape[1:])
+        data = SelectForegroundd("label", self.foreground_labels)(self.transform(case))
+        return {**data, "input_affine": input_affine, "input_shape": input_shape}
+
+    @staticmethod
+    def _starting_mask(initial):
+        """A starting mask as a float32 MetaTensor in [0, 1] (see :func:`medrl.data.validation.as_mask_array`)."""
+        if isinstance(initial, (str, os.PathLike)):
+            return read_scan(initial, kind="mask")
+        source = getattr(initial, "meta", {}).get("filename_or_obj", "initial mask")
+        checked = torch.from_numpy(as_mask_array(np.asarray(initial), source))
+        return initial.clone().float().copy_(checked) if hasattr(initial, "affine") else checked
+
+    def _as_case(self, image) -> dict:
+        return image if isinstance(image, dict) else self.prepare(image)
 
     def to_input_grid(self, data: dict, tensor: torch.Tensor, nearest: bool = True) -> torch.Tensor:
         """Map a (1, X', Y', Z') or (1, 1, X', Y', Z') working-grid tensor back to the input grid.
@@ -121,26 +184,39 @@ class Refiner:
         """Voxel size in mm of the working grid."""
         return voxel_spacing(np.asarray(data["image"].affine))
 
+    def clicks_on_working_grid(self, data: dict, clicks: ClickSet) -> list[Click]:
+        """A user's clicks (RAS/LPS mm or input voxel indices) as working-grid clicks."""
+        return to_working_grid(clicks, data["input_affine"], data["input_shape"], np.asarray(data["image"].affine),
+                               data["image"].shape[1:])
+
     # ------------------------------------------------------------------------------ networks
     def _batch(self, tensor: torch.Tensor) -> torch.Tensor:
-        return torch.as_tensor(tensor).float()[None].to(self.device)
+        return torch.as_tensor(tensor).float()[None]
 
     @torch.no_grad()
-    def segment(self, data: dict) -> torch.Tensor:
-        """(1, 1, X', Y', Z') uint8 mask of the segmenter on the working grid (sliding windows)."""
+    def segment(self, image) -> torch.Tensor:
+        """(1, 1, X', Y', Z') uint8 mask of the segmenter on the working grid (sliding windows on the
+        device, stitched on the CPU). ``image``: a prepared case, a path or a MetaTensor."""
         if self.segmenter is None:
-            raise MedrlInputError("checkpoint", "this checkpoint has no segmenter; give an initial mask")
+            raise MedrlInputError("checkpoint", "this checkpoint has no segmenter; give a starting mask (CLI: --mask)")
+        data = self._as_case(image)
         roi = self.bundle["segmenter"]["roi_size"]
-        return (segment_probability(self.segmenter, self._batch(data["image"]), roi) >= 0.5).to(torch.uint8)
+        probability = segment_probability(self.segmenter, self._batch(data["image"]), roi, window_device=self.device)
+        return (probability >= 0.5).to(torch.uint8)
 
     def new_env(self, data: dict, initial: torch.Tensor, with_label: bool = False, seed: int = 0) -> RefinementEnv:
-        """An environment on one working-grid case, starting from the binary ``initial`` (…, X', Y', Z')."""
-        image = self._batch(data["image"])
-        initial = torch.as_tensor(initial).reshape(image.shape).to(self.device)
+        """An environment on one whole working-grid case, starting from ``initial`` (…, X', Y', Z'),
+        a binary mask or a probability map, by the soft start. Used by evaluation (it needs the label)."""
+        image = self._batch(data["image"]).to(self.device)
+        p0 = soft_start(torch.as_tensor(initial).reshape(image.shape), *self.soft_start).to(self.device)
+        label = self._batch(data["label"]).to(self.device) if with_label else None
+        return self._episode(image, p0, self.spacing(data), label, seed)
+
+    def _episode(self, image: torch.Tensor, p0: torch.Tensor, spacing, label=None, seed: int = 0) -> RefinementEnv:
         return start_episode(
-            self.env_config, image, initial, [self.spacing(data)], label=self._batch(data["label"]) if with_label else None,
-            agents=self.agents.get("kind", "voxel"), region_method=self.agents.get("region_method", "slic"),
-            region_size_mm=self.agents.get("region_size_mm", 6.0), soft_start_values=self.soft_start, seed=seed,
+            self.env_config, image, p0, [spacing], label=label, agents=self.agents.get("kind", "voxel"),
+            region_method=self.agents.get("region_method", "slic"), region_size_mm=self.agents.get("region_size_mm", 6.0),
+            seed=seed,
         )
 
     @torch.no_grad()
@@ -154,13 +230,87 @@ class Refiner:
             env.step(actions)
         return env.p
 
-    def refine(self, data: dict, mask: torch.Tensor, clicks: Sequence[Click] = (), steps: int | None = None) -> torch.Tensor:
-        """Refine a binary mask with a clinician's clicks (working-grid voxel indices).
+    def refine(self, image, initial: torch.Tensor, clicks: Sequence[Click] = (), steps: int | None = None,
+               previous_clicks: Sequence[Click] = (), resume: bool = False) -> torch.Tensor:
+        """One interaction: the clinician's new clicks, then ``steps`` agent steps around them.
+
+        Args:
+            image: a prepared case (or a path / MetaTensor, prepared here).
+            initial: (…, X', Y', Z') working-grid start: a binary mask or a probability map (soft
+                start), or with ``resume=True`` the agents' own p from an earlier call.
+            clicks: the new clicks (working-grid voxel indices); the agents refine the region they
+                can influence (:func:`~medrl.inference.tiles.refinement_region`), or the whole scan
+                when there are none. Clicked voxels keep the clinician's label.
+            steps: agent steps (default: the checkpoint's S).
+            previous_clicks: earlier clicks; their hints stay in the agents' state.
+            resume: continue from ``initial`` as probabilities, without the soft start.
 
         Returns:
-            (1, 1, X', Y', Z') float32 probabilities in [0, 1]; the mask is ``p >= 0.5``.
+            (1, 1, X', Y', Z') float32 probabilities in [0, 1] on the CPU; the mask is ``p >= 0.5``.
         """
-        env = self.new_env(data, mask)
-        if clicks:
-            env.add_clicks([list(clicks)])
-        return self.act(env, steps)
+        data = self._as_case(image)
+        volume = data["image"].as_tensor() if hasattr(data["image"], "as_tensor") else data["image"]
+        shape = tuple(volume.shape[1:])
+        start = torch.as_tensor(initial).float().reshape(1, 1, *shape).cpu()
+        p = start if resume else soft_start(start, *self.soft_start)
+        spacing = self.spacing(data)
+        window = (self.bundle.get("policy") or {}).get("roi_size") or shape
+        region = refinement_region(shape, list(clicks), click_reach(spacing, self.env_config.hint_sigma_mm, window))
+        all_clicks = [*previous_clicks, *clicks]
+        refined = p.clone()
+        for core, context in tiles(region, shape, self.tile_edge, [w // 2 for w in window]):
+            refined[(..., *core.slices)] = self._refine_tile(volume, p, context, all_clicks, spacing, steps)[
+                (..., *core.within(context))]
+        return refined
+
+    def _refine_tile(self, volume: torch.Tensor, p: torch.Tensor, context: Box, clicks: Sequence[Click], spacing,
+                     steps: int | None) -> torch.Tensor:
+        """(1, 1, *context.shape) refined p of one tile, clinician-labelled voxels fixed, on the CPU."""
+        image = volume[(slice(None), *context.slices)][None].float().to(self.device)
+        env = self._episode(image, p[(..., *context.slices)].to(self.device), spacing)
+        env.add_clicks([shifted(clicks, context.start)])
+        self.act(env, steps)
+        return torch.where(env.clinician_mask, env.clinician_label, env.p).cpu()
+
+    # ------------------------------------------------------------------------------- one call
+    def predict(self, image, mask=None, clicks: ClickSet | None = None, steps: int | None = None,
+                probability: bool = False, entropy: bool = False) -> Prediction:
+        """Segment (unless ``mask`` is given), refine with ``clicks``, and return results on the
+        input's own grid.
+
+        Args:
+            image: scan path or MetaTensor (1, X, Y, Z).
+            mask: optional starting mask on the scan's grid (path or MetaTensor): a label mask or a
+                probability map in [0, 1]. Without it the checkpoint's segmenter makes one.
+            clicks: optional clinician clicks (:func:`~medrl.inference.clicks_file.read_clicks_file`).
+            steps: agent steps (default: the checkpoint's S).
+            probability, entropy: also return the agents' probability map / its entropy.
+        """
+        seconds, clock = {}, _Clock()
+        data = self.prepare(image, initial=mask)
+        seconds["load"] = clock.lap()
+        initial = data["initial"] if mask is not None else self.segment(data)
+        seconds["segment"] = clock.lap()
+        working_clicks = self.clicks_on_working_grid(data, clicks) if clicks is not None else []
+        p = self.refine(data, initial, working_clicks, steps)
+        seconds["refine"] = clock.lap()
+        result = Prediction(self.to_input_grid(data, to_mask(p).to(torch.uint8)).to(torch.uint8), clicks=working_clicks)
+        if probability:
+            result.probability = self.to_input_grid(data, p, nearest=False).clamp(0, 1)
+        if entropy:
+            result.entropy = self.to_input_grid(data, binary_entropy(p), nearest=False).clamp(0, 1)
+        seconds["invert"] = clock.lap()
+        result.seconds = seconds
+        return result
+
+
+class _Clock:
+    """Wall time between successive :meth:`lap` calls, in seconds."""
+
+    def __init__(self):
+        self.last = time.perf_counter()
+
+    def lap(self) -> float:
+        now = time.perf_counter()
+        elapsed, self.last = now - self.last, now
+        return round(elapsed, 3)

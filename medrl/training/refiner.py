@@ -26,6 +26,7 @@ from medrl.agents.rollout import rollout
 from medrl.agents.windowed import SlidingWindowPolicy
 from medrl.data.geometry import voxel_spacing
 from medrl.env.environment import EnvConfig, RefinementEnv
+from medrl.env.state import soft_start
 from medrl.training.bundle import read_checkpoint, sub_state_dict
 from medrl.training.episode import start_episode
 from medrl.training.segmenter import build_segmenter_net, segment_probability
@@ -134,9 +135,9 @@ class RefinerModule(pl.LightningModule):
         """A reset environment for the batch, starting from ``initial`` masks by the soft start."""
         h = self.hparams
         return start_episode(
-            self.env_config, batch["image"].as_tensor(), initial, batch_spacings(batch["image"]),
+            self.env_config, batch["image"].as_tensor(), soft_start(initial, *h.soft_start), batch_spacings(batch["image"]),
             label=batch["label"].as_tensor().float(), agents=h.agents, region_method=h.region_method,
-            region_size_mm=h.region_size_mm, soft_start_values=h.soft_start, seed=int(torch.randint(0, 2**31 - 1, ()).item()),
+            region_size_mm=h.region_size_mm, seed=int(torch.randint(0, 2**31 - 1, ()).item()),
         )
 
     # -------------------------------------------------------------------------------- training

@@ -24,19 +24,29 @@ def build_segmenter_net(channels: Sequence[int] = (16, 32, 64, 128), strides: Se
 
 
 def segment_probability(net: torch.nn.Module, image: torch.Tensor, roi_size: Sequence[int], sw_batch_size: int = 4,
-                        overlap: float = 0.25) -> torch.Tensor:
+                        overlap: float = 0.25, window_device: torch.device | str | None = None) -> torch.Tensor:
     """Foreground probability of a whole volume by sliding windows.
+
+    Each window's softmax foreground channel is blended (Gaussian weights) into one output channel,
+    so the stitched buffer holds one float per voxel, not two logits.
 
     Args:
         net: a network from :func:`build_segmenter_net`.
         image: (B, 1, X, Y, Z) float32 preprocessed scan, any size (windows are padded as needed).
         roi_size: window size in voxels; each side a multiple of the UNet's total stride.
+        window_device: where the windows run (default: ``image``'s device); the result is stitched on
+            ``image``'s device, so a whole CT can stay on the CPU while windows run on a GPU.
 
     Returns:
         (B, 1, X, Y, Z) float32 in [0, 1], on ``image``'s device.
     """
-    logits = sliding_window_inference(image, tuple(roi_size), sw_batch_size, net, overlap=overlap, mode="gaussian")
-    return torch.softmax(torch.as_tensor(logits), dim=1)[:, 1:2]
+
+    def foreground(window: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(net(window), dim=1)[:, 1:2]
+
+    probability = sliding_window_inference(image, tuple(roi_size), sw_batch_size, foreground, overlap=overlap,
+                                           mode="gaussian", sw_device=window_device or image.device, device=image.device)
+    return torch.as_tensor(probability)
 
 
 class SegmenterModule(pl.LightningModule):

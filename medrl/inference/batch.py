@@ -1,0 +1,173 @@
+"""``medrl predict`` over many scans: Lightning's predict loop, one scan per step, files written by a
+prediction writer — on one CPU or across GPUs and nodes (DDP: each rank takes its share of the scans,
+none twice, and writes its scans' files).
+
+A scan that fails (unreadable, wrong grid, out of memory...) is reported on one line and skipped; the
+others finish. Every rank's records are gathered into ``OUTPUT/predict_report.json``:
+``[{"name", "input", "status": "ok" | "failed", "error", "outputs", "foreground_ml", "seconds"}, ...]``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import BasePredictionWriter
+from torch.utils.data import DataLoader
+
+from medrl.data.atomic import atomic_path
+from medrl.data.writers import write_mask, write_volume
+from medrl.errors import MedrlInputError
+from medrl.inference.clicks_file import ClickSet
+from medrl.inference.inputs import REPORT_NAME, ScanInput, output_paths
+from medrl.inference.refiner import Prediction, Refiner
+
+logger = logging.getLogger("medrl")
+
+
+@dataclass
+class PredictSettings:
+    """What to do with each scan (the ``medrl predict`` options).
+
+    Attributes:
+        checkpoint: the medrl checkpoint.
+        output_dir: where outputs go.
+        mask: starting mask (only with a single scan); ``None``: the segmenter's.
+        clicks: clinician clicks (only with a single scan).
+        steps: agent steps (``None``: the checkpoint's S).
+        probabilities, entropy: also write the probability / entropy maps.
+        overwrite: replace existing outputs.
+        tile_edge: largest agents' tile side in voxels (memory bound).
+    """
+
+    checkpoint: str
+    output_dir: str
+    mask: str | None = None
+    clicks: ClickSet | None = None
+    steps: int | None = None
+    probabilities: bool = False
+    entropy: bool = False
+    overwrite: bool = False
+    tile_edge: int = 160
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return ("mask",) + (("probability",) if self.probabilities else ()) + (("entropy",) if self.entropy else ())
+
+
+@dataclass
+class ScanResult:
+    """predict_step's output for one scan: the prediction, or the error that stopped it."""
+
+    scan: ScanInput
+    prediction: Prediction | None = None
+    error: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class PredictModule(pl.LightningModule):
+    """Runs :meth:`Refiner.predict` on one scan per step; the Refiner is built on the rank's device."""
+
+    def __init__(self, settings: PredictSettings):
+        super().__init__()
+        self.settings = settings
+        self.refiner: Refiner | None = None
+
+    def on_predict_start(self) -> None:
+        self.refiner = Refiner.from_checkpoint(self.settings.checkpoint, device=self.device, tile_edge=self.settings.tile_edge)
+
+    def transfer_batch_to_device(self, batch: ScanInput, device, dataloader_idx: int) -> ScanInput:
+        return batch  # a path; the Refiner moves tensors itself, window by window
+
+    def predict_step(self, scan: ScanInput, batch_idx: int = 0) -> ScanResult:
+        s = self.settings
+        try:
+            prediction = self.refiner.predict(scan.image, mask=s.mask, clicks=s.clicks, steps=s.steps,
+                                              probability=s.probabilities, entropy=s.entropy)
+            return ScanResult(scan, prediction)
+        except MedrlInputError as error:
+            return ScanResult(scan, error=str(error))
+        except Exception as error:  # one scan's failure (e.g. out of memory) must not stop the others
+            return ScanResult(scan, error=f"{scan.image}: {type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}")
+
+
+class PredictionFiles(BasePredictionWriter):
+    """Writes each scan's files as soon as it is done (atomically, never over an input) and gathers
+    every rank's records into the run's report."""
+
+    def __init__(self, settings: PredictSettings):
+        super().__init__(write_interval="batch")
+        self.settings = settings
+        self.records: list[dict] = []
+
+    def write_on_batch_end(self, trainer, pl_module, prediction: ScanResult, batch_indices, batch, batch_idx, dataloader_idx):
+        record = {"name": prediction.scan.name, "input": prediction.scan.image, "status": "failed",
+                  "error": prediction.error, "outputs": {}, "rank": trainer.global_rank}
+        if prediction.prediction is not None:
+            try:
+                record.update(self._write(prediction.scan, prediction.prediction))
+            except MedrlInputError as error:
+                record["error"] = str(error)
+        if record["error"]:
+            logger.error(record["error"])
+        self.records.append(record)
+
+    def _write(self, scan: ScanInput, prediction: Prediction) -> dict:
+        paths = output_paths(scan, self.settings.output_dir, self.settings.kinds)
+        inputs = tuple(p for p in (scan.image, self.settings.mask) if p)
+        mask = prediction.mask[0].numpy()
+        affine = np.asarray(prediction.mask.affine)
+        write_mask(mask, affine, paths["mask"], overwrite=self.settings.overwrite, inputs=inputs)
+        for kind in ("probability", "entropy"):
+            volume = getattr(prediction, kind)
+            if kind in paths and volume is not None:
+                write_volume(volume[0].numpy().astype(np.float32), affine, paths[kind], overwrite=self.settings.overwrite,
+                             inputs=inputs)
+        voxel_ml = abs(float(np.linalg.det(affine[:3, :3]))) / 1000.0
+        return {"status": "ok", "outputs": {k: os.fspath(p) for k, p in paths.items()},
+                "foreground_ml": round(float(mask.sum()) * voxel_ml, 3), "seconds": prediction.seconds}
+
+    def on_predict_end(self, trainer, pl_module) -> None:
+        records = self.records
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            gathered: list = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(gathered, records)
+            records = [record for part in gathered for record in part]
+        self.records = sorted(records, key=lambda r: r["name"])
+        if trainer.is_global_zero:
+            with atomic_path(Path(self.settings.output_dir) / REPORT_NAME) as tmp:
+                tmp.write_text(json.dumps(self.records, indent=2))
+
+
+def _one_scan(batch: list[ScanInput]) -> ScanInput:
+    return batch[0]
+
+
+def run_predict(scans: list[ScanInput], settings: PredictSettings, accelerator: str = "cpu", devices: int = 1,
+                num_nodes: int = 1) -> list[dict]:
+    """Predict every scan; returns the report's records (every rank gets all of them).
+
+    Args:
+        scans: from :func:`medrl.inference.inputs.list_scans`.
+        settings: what to do with each scan.
+        accelerator: ``"cpu"`` or ``"gpu"`` (``"auto"``: a GPU when present).
+        devices, num_nodes: processes per node and nodes; more than one process runs DDP.
+    """
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):  # no GPU/TPU banners, no tips
+        logging.getLogger(name).setLevel(logging.WARNING)
+    writer = PredictionFiles(settings)
+    distributed = devices * num_nodes > 1
+    trainer = pl.Trainer(
+        accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy="ddp" if distributed else "auto",
+        logger=False, enable_checkpointing=False, enable_model_summary=False, callbacks=[writer],
+        default_root_dir=settings.output_dir,
+    )
+    loader = DataLoader(scans, batch_size=1, shuffle=False, collate_fn=_one_scan)
+    trainer.predict(PredictModule(settings), loader, return_predictions=False)
+    return writer.records
