@@ -103,6 +103,12 @@ def _predict(args: argparse.Namespace) -> int:
         records = run_predict(scans, settings, accelerator="gpu" if args.device == "cuda" else "cpu",
                               devices=args.devices, num_nodes=args.num_nodes)
     failed = [record for record in records if record["status"] != "ok"]
+    if not _is_first_process():
+        return EXIT_SOME_FAILED if failed else 0
+    if len(records) == 1 and failed:  # one scan: its problem is the invocation's problem
+        raise MedrlInputError(None, failed[0]["error"])
+    for record in failed:
+        print(f"medrl: error: {record['error']}", file=sys.stderr)
     print(f"medrl predict: {len(records) - len(failed)} of {len(records)} scans written to {args.output}"
           + (f"; {len(failed)} failed (see {args.output}/predict_report.json)" if failed else ""))
     return EXIT_SOME_FAILED if failed else 0

@@ -28,8 +28,6 @@ from medrl.inference.clicks_file import ClickSet
 from medrl.inference.inputs import REPORT_NAME, ScanInput, output_paths
 from medrl.inference.refiner import Prediction, Refiner
 
-logger = logging.getLogger("medrl")
-
 
 @dataclass
 class PredictSettings:
@@ -114,8 +112,6 @@ class PredictionFiles(BasePredictionWriter):
                 record.update(self._write(prediction.scan, prediction.prediction))
             except MedrlInputError as error:
                 record["error"] = str(error)
-        if record["error"]:
-            logger.error(record["error"])
         self.records.append(record)
 
     def _write(self, scan: ScanInput, prediction: Prediction) -> dict:

@@ -15,6 +15,7 @@ nearest voxel of the working grid; a click outside the scan is an error naming t
 from __future__ import annotations
 
 import json
+import numbers
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,10 +80,10 @@ def parse_clicks(document: object, source: str = "clicks") -> ClickSet:
 def _parse_point(point: object, n: int, source: str) -> ClickPoint:
     position = point.get("position") if isinstance(point, dict) else None
     positive = point.get("positive") if isinstance(point, dict) else None
-    numbers = isinstance(position, list) and len(position) == 3 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in position
+    well_formed = isinstance(position, list) and len(position) == 3 and all(
+        isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and np.isfinite(v) for v in position
     )
-    if not numbers:
+    if not well_formed:
         raise MedrlInputError(source, f"point {n}: position must be 3 finite numbers, got {position!r}")
     if not isinstance(positive, bool):
         raise MedrlInputError(source, f"point {n}: positive must be true or false, got {positive!r}")

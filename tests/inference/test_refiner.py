@@ -12,23 +12,11 @@ from medrl.data.writers import write_mask
 from medrl.env.clicks import Click
 from medrl.errors import MedrlInputError
 from medrl.inference.refiner import Refiner
-from medrl.training.refiner import RefinerModule
-from medrl.training.segmenter import SegmenterModule
 
 
 @pytest.fixture
-def checkpoint(tmp_path) -> dict:
-    """An untrained but complete checkpoint dict: segmenter and policy, as training writes it."""
-    segmenter = SegmenterModule(channels=(4, 8), strides=(2,), roi_size=(16, 16, 16))
-    segmenter_path = tmp_path / "segmenter.ckpt"
-    torch.save({"state_dict": segmenter.state_dict(), "medrl": {"format": 1, **segmenter.bundle_parts()}}, segmenter_path)
-    agents = RefinerModule(segmenter_checkpoint=str(segmenter_path), policy_channels=(4, 8), policy_strides=(2,),
-                           roi_size=(16, 16, 16))
-    saved = {"state_dict": agents.state_dict()}
-    agents.on_save_checkpoint(saved)
-    path = tmp_path / "agents.ckpt"
-    torch.save(saved, path)
-    return {"path": path}
+def checkpoint(untrained) -> dict:
+    return {"path": untrained}
 
 
 @pytest.mark.parametrize("orientation, spacing", [("RAS", (1.0, 1.0, 1.0)), ("LPS", (0.8, 0.8, 2.5)), ("LAS", (1.2, 0.9, 3.0))])
