@@ -42,6 +42,7 @@ class PredictSettings:
         probabilities, entropy: also write the probability / entropy maps.
         overwrite: replace existing outputs.
         tile_edge: largest agents' tile side in voxels (memory bound).
+        window_overlap: overlap of the policy's sliding windows (0.25 smoother, 0 faster).
     """
 
     checkpoint: str
@@ -53,6 +54,7 @@ class PredictSettings:
     entropy: bool = False
     overwrite: bool = False
     tile_edge: int = 160
+    window_overlap: float = 0.25
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -78,7 +80,8 @@ class PredictModule(pl.LightningModule):
         self.refiner: Refiner | None = None
 
     def on_predict_start(self) -> None:
-        self.refiner = Refiner.from_checkpoint(self.settings.checkpoint, device=self.device, tile_edge=self.settings.tile_edge)
+        self.refiner = Refiner.from_checkpoint(self.settings.checkpoint, device=self.device, tile_edge=self.settings.tile_edge,
+                                               window_overlap=self.settings.window_overlap)
 
     def transfer_batch_to_device(self, batch: ScanInput, device, dataloader_idx: int) -> ScanInput:
         return batch  # a path; the Refiner moves tensors itself, window by window

@@ -83,3 +83,17 @@ def test_robot_protocol_measures_the_initial_mask_then_each_interaction(write_ca
     expected = 2 * (initial & label).sum() / (initial.sum() + label.sum())
     assert result.dice[0] == pytest.approx(expected, abs=1e-6)
     assert result.clicks == 3  # one click per interaction while errors remain
+
+
+def test_refine_continues_from_its_own_probabilities(write_case, checkpoint):
+    """The notebook's loop: each click continues from the agents' last p, earlier clicks stay fixed."""
+    image_path, _, _ = write_case("LPS", (0.8, 0.8, 2.5), shape=(24, 20, 12))
+    refiner = Refiner.from_checkpoint(checkpoint["path"])
+    case = refiner.prepare(str(image_path))
+    first, second = Click((4, 4, 4), positive=True), Click((18, 15, 8), positive=False)
+    p1 = refiner.refine(case, refiner.segment(case), [first])
+    p2 = refiner.refine(case, p1, [second], steps=0, previous_clicks=[first], resume=True)
+    assert float(p2[0, 0][first.index]) == 1.0 and float(p2[0, 0][second.index]) == 0.0
+    unchanged = torch.ones_like(p1, dtype=torch.bool)
+    unchanged[0, 0][second.index] = False
+    torch.testing.assert_close(p2[unchanged], p1[unchanged])  # no step, no soft start again: p carried over
