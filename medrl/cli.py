@@ -83,6 +83,7 @@ def _predict(args: argparse.Namespace) -> int:
     from medrl.inference.inputs import existing_outputs, list_scans
     from medrl.training.bundle import read_checkpoint
 
+    _check_predict_numbers(args)
     read_checkpoint(args.checkpoint)  # a bad checkpoint is exit 2 before any work
     scans = list_scans(args.input)
     if (args.mask or args.clicks) and len(scans) != 1:
@@ -113,6 +114,16 @@ def _predict(args: argparse.Namespace) -> int:
     print(f"medrl predict: {len(records) - len(failed)} of {len(records)} scans written to {args.output}"
           + (f"; {len(failed)} failed (see {args.output}/predict_report.json)" if failed else ""))
     return EXIT_SOME_FAILED if failed else 0
+
+
+def _check_predict_numbers(args: argparse.Namespace) -> None:
+    checks = [("--steps", args.steps is None or args.steps >= 0, "must be 0 or more"),
+              ("--devices", args.devices >= 1, "must be 1 or more"), ("--num-nodes", args.num_nodes >= 1, "must be 1 or more"),
+              ("--tile-edge", args.tile_edge >= 8, "must be at least 8 voxels"),
+              ("--window-overlap", 0 <= args.window_overlap < 1, "must lie in [0, 1)")]
+    for option, fine, problem in checks:
+        if not fine:
+            raise MedrlInputError(option, problem)
 
 
 def _is_first_process() -> bool:

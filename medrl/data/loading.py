@@ -26,7 +26,7 @@ def check_case_grid(data: Mapping, image_key: str = "image", other_keys: Sequenc
             continue
         check_same_grid(
             image.shape[1:], image.affine, other.shape[1:], other.affine,
-            image.meta.get("filename_or_obj"), other.meta.get("filename_or_obj"),
+            image.meta.get("filename_or_obj"), other.meta.get("filename_or_obj"), what="mask" if key == "initial" else key,
         )
 
 

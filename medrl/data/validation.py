@@ -61,18 +61,20 @@ def as_mask_array(array: np.ndarray, source: str | os.PathLike) -> np.ndarray:
 
 
 def check_same_grid(
-    image_shape, image_affine, label_shape, label_affine, image_path, label_path, tolerance: float = AFFINE_TOLERANCE
+    image_shape, image_affine, label_shape, label_affine, image_path, label_path, tolerance: float = AFFINE_TOLERANCE,
+    what: str = "label",
 ) -> None:
-    """Raise if an image and its label do not share one grid (shape, then affine within ``tolerance``).
+    """Raise if an image and its label (or mask: ``what``) do not share one grid (shape, then affine
+    within ``tolerance``).
 
     medrl never resamples a label silently to fix such a mismatch.
     """
     if tuple(image_shape) != tuple(label_shape):
         raise MedrlInputError(
-            label_path, f"label shape {tuple(label_shape)} differs from image shape {tuple(image_shape)} of {image_path}"
+            label_path, f"{what} shape {tuple(label_shape)} differs from image shape {tuple(image_shape)} of {image_path}"
         )
     if not affines_match(image_affine, label_affine, tolerance):
         largest = float(np.max(np.abs(np.asarray(image_affine) - np.asarray(label_affine))))
         raise MedrlInputError(
-            label_path, f"label affine differs from the affine of {image_path} by up to {largest:.4g} (tolerance {tolerance})"
+            label_path, f"{what} affine differs from the affine of {image_path} by up to {largest:.4g} (tolerance {tolerance})"
         )

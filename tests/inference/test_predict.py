@@ -202,7 +202,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path, untrained, capsys, bad):
     clicks = tmp_path / "clicks.json"
     if bad == "mask_shape":
         args += ["--mask", save_nifti(label[:-2], affine, tmp_path / "m.nii.gz")]
-        problem = "label shape (22, 20, 12) differs from image shape (24, 20, 12)"
+        problem = "mask shape (22, 20, 12) differs from image shape (24, 20, 12)"
     elif bad == "mask_values":
         args += ["--mask", save_nifti(label * 1.5, affine, tmp_path / "m.nii.gz")]
         problem = "mask has non-integer values in [0, 1.5]"
@@ -228,3 +228,11 @@ def test_bad_inputs_are_one_line_errors(tmp_path, untrained, capsys, bad):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("medrl: error: ") and problem in err[0], err
     assert not list((tmp_path / "out").glob("*.nii.gz")) if (tmp_path / "out").exists() else True
+
+
+@pytest.mark.parametrize("option, value", [("--steps", -1), ("--devices", 0), ("--tile-edge", 2), ("--window-overlap", 1.0)])
+def test_out_of_range_options_are_one_line_errors(tmp_path, untrained, capsys, option, value):
+    image_path, _, _ = _lps_case(tmp_path)
+    assert predict("--checkpoint", untrained, "--input", image_path, "--output", tmp_path / "out", option, value) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"medrl: error: {option}: ")
