@@ -18,6 +18,8 @@ FORBIDDEN = {
     "agents": ("medrl.training", "medrl.inference", "medrl.evaluation", "medrl.review"),
     "training": ("medrl.inference", "medrl.evaluation", "medrl.review"),
     "inference": ("medrl.evaluation", "medrl.review"),
+    # the store sits beside data: the review widget writes it, training reads it back
+    "feedback": ("medrl.env", "medrl.agents", "medrl.training", "medrl.inference", "medrl.evaluation", "medrl.review"),
 }
 
 
