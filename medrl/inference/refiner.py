@@ -122,11 +122,14 @@ class Refiner:
         self.agents = bundle.get("agents") or {"kind": "voxel"}
         self.transform = preprocessing_transform(self.preprocessing, "image", ("label", "initial"))
         self.tile_edge = int(tile_edge)
+        self.source: str | None = None  # the checkpoint file, when loaded from one
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "cpu", **kwargs) -> "Refiner":
         """Load a checkpoint as data (weights only) and build the networks it describes."""
-        return cls(read_checkpoint(path, map_location="cpu"), device, **kwargs)
+        refiner = cls(read_checkpoint(path, map_location="cpu"), device, **kwargs)
+        refiner.source = os.fspath(path)
+        return refiner
 
     # ------------------------------------------------------------------------------- grids
     def prepare(self, image, label=None, initial=None) -> dict:
