@@ -20,7 +20,7 @@ from monai.metrics import compute_dice
 
 from medrl.env.actions import DEFAULT_DELTAS, ActionSet
 from medrl.env.clicks import Click, click_ball, hint_maps, robot_clicks
-from medrl.env.feedback import reward_target
+from medrl.env.feedback import reward_target, split_corrections
 from medrl.env.regions import RegionAgents, VoxelAgents
 from medrl.env.reward import DEFAULT_EPS, boundary_weight, log_likelihood_map
 from medrl.env.state import build_state, to_mask
@@ -68,6 +68,7 @@ def _check_episode_inputs(
     label: torch.Tensor | None,
     label_valid: torch.Tensor | None,
     regions: torch.Tensor | None,
+    corrections: torch.Tensor | None = None,
 ) -> None:
     """Raise :class:`MedrlInputError` unless the inputs of :meth:`RefinementEnv.reset` fit together."""
     _check_volume_batch("image", image)
@@ -80,6 +81,8 @@ def _check_episode_inputs(
             raise MedrlInputError("label", "a binary label with values {0, 1} is expected")
     if label_valid is not None:
         _check_volume_batch("label_valid", label_valid, image.shape)
+    if corrections is not None:
+        _check_volume_batch("corrections", corrections, image.shape)
     if regions is not None and tuple(regions.shape) != (image.shape[0], *image.shape[2:]):
         raise MedrlInputError("regions", f"expected shape (B, D, H, W) = {(image.shape[0], *image.shape[2:])}")
 
@@ -129,6 +132,7 @@ class RefinementEnv:
         regions: torch.Tensor | None = None,
         n_regions: int | None = None,
         seed: int | None = None,
+        corrections: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Start an episode.
 
@@ -143,6 +147,13 @@ class RefinementEnv:
                 per-voxel agents.
             n_regions: region slots per volume (default ``regions.max() + 1``).
             seed: re-seed the robot clinician (default: continue its random stream).
+            corrections: optional (B, 1, D, H, W) uint8 corrections a clinician made earlier
+                (0 untouched, 1 marked background, 2 marked foreground; see
+                :mod:`medrl.env.feedback`): they are clinician labels from the start, overriding
+                ``label`` in the reward's target, but they are not applied to ``p0`` and give no
+                hints — the robot clinician clicks on them like on any known target, so the agents
+                learn to reproduce the corrections. A volume with no label and only corrections
+                trains from its corrections alone.
 
         Returns:
             The state (B, 4, D, H, W) float32.
@@ -150,7 +161,7 @@ class RefinementEnv:
         Raises:
             MedrlInputError: on mismatched shapes, probabilities outside [0, 1], labels outside {0, 1}.
         """
-        _check_episode_inputs(image, p0, label, label_valid, regions)
+        _check_episode_inputs(image, p0, label, label_valid, regions, corrections)
         if seed is not None:
             self.rng = np.random.default_rng(seed)
 
@@ -163,8 +174,10 @@ class RefinementEnv:
         else:
             self.agents = RegionAgents(regions.to(image.device), n_regions)
         self.clicks: list[list[Click]] = [[] for _ in range(image.shape[0])]
-        self.clinician_label = torch.zeros_like(self.p)
-        self.clinician_mask = torch.zeros_like(self.p, dtype=torch.bool)
+        if corrections is None:
+            self.clinician_label, self.clinician_mask = torch.zeros_like(self.p), torch.zeros_like(self.p, dtype=torch.bool)
+        else:
+            self.clinician_label, self.clinician_mask = split_corrections(corrections.to(image.device))
         self.hints = torch.zeros(image.shape[0], 2, *image.shape[2:], device=image.device)
         self._refresh_target()
         return self.state()
@@ -178,14 +191,16 @@ class RefinementEnv:
 
         Args:
             clicks: B lists of clicks to add; ``None`` asks the robot clinician for
-                ``config.clicks_per_interaction`` clicks per volume on the current mask's errors.
+                ``config.clicks_per_interaction`` clicks per volume on the current mask's errors
+                against the reward's target, where it is known (the label, overridden by earlier
+                clinician corrections).
 
         Returns:
             The B lists of clicks added (a volume without errors gets none).
 
         Raises:
-            MedrlInputError: if the robot is asked to click without a label, or ``clicks`` has the
-                wrong length.
+            MedrlInputError: if the robot is asked to click with neither a label nor corrections, or
+                ``clicks`` has the wrong length.
         """
         clicks = self._robot_clicks() if clicks is None else [list(c) for c in clicks]
         if len(clicks) != len(self.clicks):
@@ -248,25 +263,24 @@ class RefinementEnv:
     def dice(self) -> torch.Tensor:
         """(B,) float32 Dice of the current mask against the label, within ``label_valid``.
 
-        Empty label and empty mask give 1, empty label and non-empty mask 0; NaN without a label.
+        Empty label and empty mask give 1, empty label and non-empty mask 0; NaN without a label, and
+        for a volume where no voxel of the label is known.
         """
         if self.label is None:
             return torch.full((self.p.shape[0],), float("nan"), device=self.p.device)
         known = torch.ones_like(self.valid) if self.label_valid is None else self.label_valid
         pred = (self.mask() & known).float()
-        return compute_dice(pred, self.label * known, include_background=True, ignore_empty=False)[:, 0]
+        dice = compute_dice(pred, self.label * known, include_background=True, ignore_empty=False)[:, 0]
+        return dice.masked_fill(~known.flatten(1).any(1), float("nan"))
 
     # -------------------------------------------------------------------------------- internals
     def _robot_clicks(self) -> list[list[Click]]:
-        if self.label is None:
-            raise MedrlInputError("label", "the robot clinician needs a label to click; pass clicks instead")
-        masks, labels = self.mask()[:, 0].cpu().numpy(), self.label[:, 0].cpu().numpy()
-        known = None if self.label_valid is None else self.label_valid[:, 0].cpu().numpy()
+        if self.label is None and not self.clinician_mask.any():
+            raise MedrlInputError("label", "the robot clinician needs a label or corrections to click; pass clicks instead")
+        masks, targets = self.mask()[:, 0].cpu().numpy(), (self.target[:, 0] >= 0.5).cpu().numpy()
+        known = self.valid[:, 0].cpu().numpy()
         return [
-            robot_clicks(
-                masks[b], labels[b], self.spacing[b], self.config.clicks_per_interaction,
-                None if known is None else known[b], self.rng,
-            )
+            robot_clicks(masks[b], targets[b], self.spacing[b], self.config.clicks_per_interaction, known[b], self.rng)
             for b in range(len(masks))
         ]
 

@@ -4,6 +4,10 @@ Per voxel, the target used in the reward is: the clinician's label where the cli
 painted it (optionally weighted more); else the dataset's label where one exists; else nothing, and
 the voxel carries no reward and no loss. So a scan with no ground truth still trains from its
 corrections.
+
+Corrections a clinician made earlier (recorded by a review, see :mod:`medrl.feedback.store`) are
+stored as one uint8 map: :data:`UNTOUCHED` (0), :data:`MARKED_BACKGROUND` (1), :data:`MARKED_FOREGROUND`
+(2); :func:`split_corrections` turns it into the clinician label and mask used here.
 """
 
 from __future__ import annotations
@@ -11,6 +15,34 @@ from __future__ import annotations
 import torch
 
 from medrl.errors import MedrlInputError
+
+UNTOUCHED, MARKED_BACKGROUND, MARKED_FOREGROUND = 0, 1, 2
+"""Values of a corrections map: voxel untouched, marked background, marked foreground by a clinician."""
+
+
+def split_corrections(corrections: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A corrections map as ``(clinician_label, clinician_mask)``.
+
+    Args:
+        corrections: any shape, integer values in {0, 1, 2} (see the module docstring).
+
+    Returns:
+        ``clinician_label`` float32 (1 where marked foreground, else 0) and ``clinician_mask`` bool
+        (where the clinician marked anything), both of ``corrections``' shape.
+
+    Raises:
+        MedrlInputError: on values outside {0, 1, 2}.
+
+    Example:
+        >>> label, mask = split_corrections(torch.tensor([0, 1, 2]))
+        >>> label.tolist(), mask.tolist()
+        ([0.0, 0.0, 1.0], [False, True, True])
+    """
+    if corrections.is_floating_point() and not torch.equal(corrections, corrections.round()):
+        raise MedrlInputError("corrections", "a corrections map holds the integers 0, 1 and 2")
+    if corrections.numel() and (corrections.min() < UNTOUCHED or corrections.max() > MARKED_FOREGROUND):
+        raise MedrlInputError("corrections", "values must be 0 (untouched), 1 (marked background) or 2 (marked foreground)")
+    return (corrections == MARKED_FOREGROUND).float(), corrections != UNTOUCHED
 
 
 def _check_same_shape(name: str, tensor: torch.Tensor | None, shape: torch.Size) -> None:

@@ -176,3 +176,48 @@ def test_spacing_per_volume_shapes_the_hints():
     env.add_clicks([[Click((3, 3, 3), True)], [Click((3, 3, 3), True)]])
     assert env.hints[0, 0, 2, 3, 3].item() == pytest.approx(math.exp(-0.5))  # 1 mm from the click
     assert env.hints[1, 0, 2, 3, 3].item() == pytest.approx(math.exp(-2.0))  # 2 mm from the click
+
+
+def test_corrections_alone_train_a_volume_without_label():
+    image, initial, _ = cube_batch(batch=1)
+    corrections = torch.zeros(1, 1, 7, 7, 7, dtype=torch.uint8)
+    corrections[0, 0, 3, 3, 1:4] = 2  # three voxels painted foreground
+    corrections[0, 0, 0, 0, 0] = 1  # one marked background
+    env = RefinementEnv(EnvConfig(clinician_weight=2.0))
+    env.reset(image, soft_start(initial), corrections=corrections)
+    assert torch.equal(env.valid, corrections > 0) and (env.weight[corrections > 0] == 2.0).all()
+    assert not env.hints.any() and (env.p == 0.25).all()  # corrections are targets, not applied or hinted
+    (clicks,) = env.add_clicks()
+    assert clicks == [Click((3, 3, 2), True)]  # the deepest voxel of the painted run, not the marked background
+    _, reward = env.step(torch.full((1, 7**3), PLUS_04))
+    assert (reward[~env.valid] == 0).all()
+    assert reward[0, 0, 3, 3, 1].item() == pytest.approx(2.0 * GAIN_04)
+    assert reward[0, 0, 0, 0, 0].item() < 0  # the marked-background voxel went the wrong way
+    assert env.dice().isnan().all()
+
+
+def test_corrections_override_the_label_and_the_robot_follows_them():
+    image, initial, label = cube_batch(batch=1)
+    corrections = torch.zeros(1, 1, 7, 7, 7, dtype=torch.uint8)
+    corrections[0, 0, 2:5, 2:5, 2:5] = 1  # a clinician says the whole labelled cube is background
+    env = RefinementEnv()
+    env.reset(image, soft_start(~initial), label=label, corrections=corrections)  # start: everything foreground
+    assert (env.target == 0).all() and env.valid.all()
+    (clicks,) = env.add_clicks()
+    assert clicks == [Click((3, 3, 3), False)]  # one error component: all of it, deepest in the cube's centre
+
+
+def test_dice_is_nan_for_a_volume_with_no_known_voxel():
+    image, initial, label = cube_batch()
+    known = torch.ones_like(label, dtype=torch.bool)
+    known[1] = False
+    env = RefinementEnv()
+    env.reset(image, soft_start(initial), label=label, label_valid=known)
+    dice = env.dice()
+    assert dice[0].item() == 0.0 and dice[1].isnan()
+
+
+def test_corrections_must_hold_0_1_2():
+    image, initial, label = cube_batch(batch=1)
+    with pytest.raises(MedrlInputError, match="corrections"):
+        RefinementEnv().reset(image, soft_start(initial), label=label, corrections=torch.full_like(label, 3))

@@ -63,3 +63,13 @@ def test_mismatched_shapes_are_a_user_error():
     label = torch.zeros(1, 1, 2, 2, 3)
     with pytest.raises(MedrlInputError, match="label"):
         reward_target(label, torch.zeros(1, 1, 2, 2, 2), torch.zeros(1, 1, 2, 2, 2, dtype=torch.bool))
+
+
+def test_split_corrections_and_bad_values():
+    from medrl.env.feedback import split_corrections
+
+    label, mask = split_corrections(torch.tensor([[0, 1], [2, 0]], dtype=torch.uint8))
+    assert label.tolist() == [[0.0, 0.0], [1.0, 0.0]] and mask.tolist() == [[False, True], [True, False]]
+    for bad in (torch.tensor([3]), torch.tensor([0.5])):
+        with pytest.raises(MedrlInputError, match="corrections"):
+            split_corrections(bad)
