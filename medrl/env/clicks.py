@@ -36,12 +36,32 @@ class Click:
     positive: bool
 
 
-def _deepest_voxel(component: np.ndarray, spacing: Sequence[float], rng: np.random.Generator) -> tuple[int, ...]:
-    """Index of the voxel of a bool ``component`` farthest (in mm) from its boundary; rng breaks ties."""
+def _deepest_voxel(component: np.ndarray, spacing: Sequence[float], rng: np.random.Generator) -> tuple[tuple[int, ...], float]:
+    """Index of the voxel of a bool ``component`` farthest (in mm) from its boundary, and that depth in
+    mm (the distance to the nearest voxel outside; the volume border counts as outside); rng breaks ties."""
     padded = np.pad(component, 1, constant_values=False)  # the volume border counts as boundary
     depth = ndimage.distance_transform_edt(padded, sampling=spacing)[1:-1, 1:-1, 1:-1]
     candidates = np.argwhere(np.isclose(depth, depth.max(), rtol=1e-6, atol=0.0) & component)
-    return tuple(int(i) for i in candidates[rng.integers(len(candidates))])
+    index = tuple(int(i) for i in candidates[rng.integers(len(candidates))])
+    return index, float(depth[index])
+
+
+def _largest_error_components(pred, target, valid, k: int, rng: np.random.Generator) -> list[tuple[bool, np.ndarray, tuple]]:
+    """The k largest 26-connected error components, largest first: (positive, bool mask in its box, box)."""
+    pred, target = np.asarray(pred).astype(bool), np.asarray(target).astype(bool)
+    known = np.ones_like(target) if valid is None else np.asarray(valid).astype(bool)
+    components = []  # (size, tie-break key, positive, bool mask of the component's bounding box, box)
+    for positive, errors in ((True, target & ~pred & known), (False, pred & ~target & known)):
+        labels, count = ndimage.label(errors, structure=_CONNECTIVITY_26)
+        sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+        for label, box in enumerate(ndimage.find_objects(labels), start=1):
+            components.append((int(sizes[label - 1]), rng.random(), positive, labels[box] == label, box))
+    components.sort(key=lambda c: (-c[0], c[1]))
+    return [(positive, mask, box) for _, _, positive, mask, box in components[:k]]
+
+
+def _as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(0 if rng is None else rng)
 
 
 def robot_clicks(
@@ -70,23 +90,43 @@ def robot_clicks(
         >>> robot_clicks(np.zeros_like(t), t)
         [Click(index=(2, 2, 2), positive=True)]
     """
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(0 if rng is None else rng)
-    pred, target = np.asarray(pred).astype(bool), np.asarray(target).astype(bool)
-    known = np.ones_like(target) if valid is None else np.asarray(valid).astype(bool)
+    return [click for click, _ in robot_strokes(pred, target, spacing, k, 0.0, valid, rng)]
 
-    components = []  # (size, tie-break key, positive, bool mask of the component's bounding box, box)
-    for positive, errors in ((True, target & ~pred & known), (False, pred & ~target & known)):
-        labels, count = ndimage.label(errors, structure=_CONNECTIVITY_26)
-        sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-        for label, box in enumerate(ndimage.find_objects(labels), start=1):
-            components.append((int(sizes[label - 1]), rng.random(), positive, labels[box] == label, box))
 
-    components.sort(key=lambda c: (-c[0], c[1]))
-    clicks = []
-    for _, _, positive, mask, box in components[:k]:
-        local = _deepest_voxel(mask, spacing, rng)
-        clicks.append(Click(tuple(int(s.start + i) for s, i in zip(box, local)), positive))
-    return clicks
+def robot_strokes(
+    pred: np.ndarray,
+    target: np.ndarray,
+    spacing: Sequence[float] = (1.0, 1.0, 1.0),
+    k: int = 1,
+    max_radius_mm: float = 4.0,
+    valid: np.ndarray | None = None,
+    rng: np.random.Generator | int | None = None,
+) -> list[tuple[Click, float]]:
+    """Simulated brush dabs: placed like :func:`robot_clicks`, each with the largest radius up to
+    ``max_radius_mm`` whose ball (:func:`click_ball`) stays inside its error component, so a dab never
+    labels a voxel wrongly.
+
+    Args:
+        pred, target, spacing, k, valid, rng: as :func:`robot_clicks`.
+        max_radius_mm: the brush's largest radius in mm (0 gives plain clicks).
+
+    Returns:
+        Up to ``k`` ``(click, radius_mm)`` pairs, largest component first: paint foreground where
+        ``click.positive``, erase otherwise. The radius is just below the dab centre's depth in its
+        component, so a component one voxel thick gets a dab of that voxel alone.
+
+    Example:
+        >>> t = np.zeros((9, 9, 9), bool); t[1:8, 1:8, 1:8] = True
+        >>> robot_strokes(np.zeros_like(t), t, max_radius_mm=10.0)
+        [(Click(index=(4, 4, 4), positive=True), 3.996)]
+    """
+    rng = _as_generator(rng)
+    strokes = []
+    for positive, mask, box in _largest_error_components(pred, target, valid, k, rng):
+        local, depth = _deepest_voxel(mask, spacing, rng)
+        radius = round(min(float(max_radius_mm), 0.999 * depth), 3)  # < depth: the ball stays inside
+        strokes.append((Click(tuple(int(s.start + i) for s, i in zip(box, local)), positive), radius))
+    return strokes
 
 
 def squared_distance_mm(

@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 
-from medrl.env.clicks import Click, click_ball, hint_maps, robot_clicks
+from medrl.env.clicks import Click, click_ball, hint_maps, robot_clicks, robot_strokes
 
 
 def cube(shape, corner, size) -> np.ndarray:
@@ -131,3 +132,26 @@ def test_click_ball_radius_in_mm(radius, count):
     # spacing (3, 1, 1): through-plane neighbours are 3 mm away, in-plane ones 1 mm or √2 mm
     ball = click_ball(Click((2, 2, 2), True), (5, 5, 5), (3.0, 1.0, 1.0), radius)
     assert ball.dtype == torch.bool and int(ball.sum()) == count and ball[2, 2, 2]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_robot_strokes_never_paint_outside_their_error_component(seed):
+    rng = np.random.default_rng(seed)
+    target = ndimage.binary_opening(rng.random((20, 18, 12)) > 0.45, iterations=1)
+    pred = ndimage.binary_opening(rng.random((20, 18, 12)) > 0.55, iterations=1)
+    spacing = (0.8, 1.0, 2.5)
+    strokes = robot_strokes(pred, target, spacing, k=4, max_radius_mm=6.0, rng=seed)
+    assert strokes and all(0.0 <= radius <= 6.0 for _, radius in strokes)
+    for click, radius in strokes:
+        ball = click_ball(click, target.shape, spacing, radius).numpy()
+        errors = (target & ~pred) if click.positive else (pred & ~target)
+        assert errors[ball].all()  # every painted voxel was an error of the stroke's kind
+    assert [c for c, _ in strokes] == robot_clicks(pred, target, spacing, k=4, rng=seed)  # same places as clicks
+
+
+def test_robot_stroke_radius_is_capped_by_the_brush_and_by_depth():
+    target = np.zeros((15, 15, 15), bool)
+    target[1:14, 1:14, 1:14] = True  # depth 7 mm at the centre
+    assert robot_strokes(np.zeros_like(target), target, max_radius_mm=3.0) == [(Click((7, 7, 7), True), 3.0)]
+    assert robot_strokes(np.zeros_like(target), target, max_radius_mm=20.0)[0][1] == pytest.approx(6.993)
+    assert robot_strokes(target, np.zeros_like(target), max_radius_mm=2.0)[0][0].positive is False
