@@ -1,4 +1,5 @@
-"""MONAI dictionary transforms on labels: pick the foreground, and make a perturbed initial mask.
+"""MONAI dictionary transforms on labels: pick the foreground, make a perturbed initial mask, and give
+dataset cases and clinicians' reviews the same training targets.
 
 Array logic lives in :mod:`medrl.data.perturbation`; these wrappers only move data in and out of
 case dicts (MetaTensors keep their affine and recorded operations, so results stay invertible).
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, Randomizable
+from scipy import ndimage
 
 from medrl.data.geometry import voxel_spacing
 from medrl.data.perturbation import PerturbationConfig, perturb_mask
@@ -79,4 +81,62 @@ class PerturbLabeld(Randomizable, MapTransform):
         initial[0] = torch.from_numpy(mask).to(label.dtype)
         result[self.initial_key] = initial
         result["perturbation"] = {"seed": seed, "dice": record["dice"]}
+        return result
+
+
+class TrainingTargetsd(MapTransform):
+    """Give every training case the same keys, whether it comes from a dataset or a clinician's review.
+
+    After it, a case holds ``label`` (1, X, Y, Z) uint8 {0, 1} (zeros where the case has no label),
+    ``corrections`` (1, X, Y, Z) uint8 {0, 1, 2} (zeros where no clinician marked anything),
+    ``has_label`` (bool: the label is known everywhere) and ``from_review`` (bool). A review trained
+    on its accepted mask brings it as ``accepted``, which becomes the label. Dataset cases default to
+    ``has_label=True, from_review=False``.
+    """
+
+    def __init__(self, image_key: str = "image"):
+        super().__init__([image_key])
+        self.image_key = image_key
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
+        result = dict(data)
+        accepted = result.pop("accepted", None)
+        if accepted is not None:
+            result["label"] = accepted
+        empty = torch.zeros_like(result[self.image_key], dtype=torch.uint8)
+        result["has_label"] = bool(result.get("has_label", True)) and result.get("label") is not None
+        result["from_review"] = bool(result.get("from_review", False))
+        for key in ("label", "corrections"):
+            if result.get(key) is None:
+                result[key] = empty.clone()
+        return result
+
+
+class CropFocusd(MapTransform):
+    """Where training patches are centred: ``crop_focus`` (positive centres) and ``crop_region`` (where
+    any centre may lie), for MONAI's ``RandCropByPosNegLabeld(label_key="crop_focus", image_key="crop_region")``.
+
+    A labelled case is centred on its label (positives) or anywhere (negatives). A case known only by
+    a clinician's corrections is centred on the corrected voxels, or within ``reach`` voxels of them,
+    so that its patches hold what it can teach.
+
+    Args:
+        reach: (x, y, z) voxels around the corrections where centres may lie (e.g. half a patch).
+    """
+
+    def __init__(self, reach: Sequence[int]):
+        super().__init__(["label"])
+        self.reach = tuple(int(r) for r in reach)
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
+        result = dict(data)
+        if result["has_label"]:
+            result["crop_focus"] = result["label"]
+            result["crop_region"] = torch.ones_like(result["label"])
+        else:
+            marked = (result["corrections"] > 0).cpu().numpy()
+            size = (1, *(2 * r + 1 for r in self.reach))
+            region = ndimage.maximum_filter(marked.astype(np.uint8), size=size, mode="constant")
+            result["crop_focus"] = torch.from_numpy(marked.astype(np.uint8))
+            result["crop_region"] = torch.from_numpy(region)
         return result

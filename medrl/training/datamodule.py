@@ -1,9 +1,16 @@
 """The DataModule: dataset lists -> cached, preprocessed cases -> patches (training) and whole cases (validation).
 
 Training batches are dicts of (B, 1, x, y, z) patches: ``image`` (float32, normalised), ``label``
-(uint8 {0, 1}) and ``initial`` (uint8 {0, 1}: the case's own ``initial`` mask when its dataset gives
-one, else a fresh seeded perturbation of the label each time the case is drawn). Validation and test
-batches hold one whole preprocessed case each, with a perturbation that is the same every epoch.
+(uint8 {0, 1}), ``initial`` (uint8 {0, 1}: the case's own ``initial`` mask when its dataset gives
+one, else a fresh seeded perturbation of the label each time the case is drawn) and ``corrections``
+(uint8: 0 untouched, 1 / 2 marked background / foreground by a clinician), with per-patch flags
+``has_label`` and ``from_review`` (B,) bool.
+
+Clinicians' reviews join the training cases when ``feedback`` names a feedback store (see
+:mod:`medrl.feedback.cases`): each starts from the mask the clinician started from, and its
+corrections override the reward's target; a reviewed scan without a label trains from its
+corrections alone (its ``label`` is zeros and ``has_label`` False). Validation and test batches hold
+one whole preprocessed dataset case each, with a perturbation that is the same every epoch.
 Under DDP, Lightning shards every loader with a ``DistributedSampler``.
 """
 
@@ -16,17 +23,22 @@ from typing import Optional
 import numpy as np
 import pytorch_lightning as pl
 from monai.data import CacheDataset, DataLoader, Dataset
-from monai.transforms import Compose, EnsureTyped, RandCropByPosNegLabeld, SpatialPadd
+from monai.transforms import Compose, EnsureTyped, RandCropByPosNegLabeld, SelectItemsd, SpatialPadd
 
 from medrl.data.datasets import load_dataset
-from medrl.data.label_transforms import PerturbLabeld, SelectForegroundd
+from medrl.data.label_transforms import CropFocusd, PerturbLabeld, SelectForegroundd, TrainingTargetsd
 from medrl.data.loading import LoadScand
 from medrl.data.perturbation import PerturbationConfig
 from medrl.data.transforms import Preprocessing, preprocessing_transform
 from medrl.errors import MedrlInputError
+from medrl.feedback.cases import review_cases
 
 logger = logging.getLogger("medrl")
 CASE_KEYS = ("image", "label", "initial")
+"""Volumes of a validation or test case."""
+TRAINING_KEYS = ("image", "label", "initial", "corrections")
+"""Volumes of a training patch (a review's accepted mask, when trained on, arrives as ``label``)."""
+REVIEW_KEYS = ("corrections", "accepted")
 
 
 class MedrlDataModule(pl.LightningDataModule):
@@ -34,7 +46,7 @@ class MedrlDataModule(pl.LightningDataModule):
 
     Args:
         dataset: ``dataset.json``, an ``imagesTr/labelsTr`` folder, or a CSV (see
-            :func:`medrl.data.datasets.load_dataset`).
+            :func:`medrl.data.datasets.load_dataset`); ``None`` trains on ``feedback`` alone.
         foreground_labels: label values that make the foreground (e.g. ``[1]`` for the spleen of a
             multi-organ map); ``None`` = every non-zero value.
         spacing: target voxel size in mm on the RAS grid; ``None`` keeps each scan's own.
@@ -53,11 +65,18 @@ class MedrlDataModule(pl.LightningDataModule):
         seed: seed of the train/validation split, patch sampling and perturbations.
         demo_data: if ``dataset`` does not exist yet, write medrl's synthetic demo dataset there first.
         demo_cases: (train, validation, test) case counts of that demo dataset.
+        feedback: a feedback store folder: its accepted reviews join the training cases.
+        feedback_target: ``"corrections"`` (only clinician-marked voxels, plus the dataset label of a
+            reviewed scan that is a labelled training case) or ``"accepted"`` (the accepted mask as
+            the label); see :mod:`medrl.feedback.cases`.
+        feedback_repeats: each review appears this many times per epoch (weighs feedback against
+            the dataset's cases).
+        feedback_check_hash: refuse reviews whose scan changed since (re-reads every reviewed scan).
     """
 
     def __init__(
         self,
-        dataset: str,
+        dataset: Optional[str] = None,
         foreground_labels: Optional[list[int]] = None,
         spacing: Optional[tuple[float, float, float]] = None,
         intensity: str = "ct",
@@ -75,6 +94,10 @@ class MedrlDataModule(pl.LightningDataModule):
         seed: int = 0,
         demo_data: bool = False,
         demo_cases: tuple[int, int, int] = (16, 4, 4),
+        feedback: Optional[str] = None,
+        feedback_target: str = "corrections",
+        feedback_repeats: int = 1,
+        feedback_check_hash: bool = True,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -89,7 +112,7 @@ class MedrlDataModule(pl.LightningDataModule):
     # ------------------------------------------------------------------------------- preparing
     def prepare_data(self) -> None:
         """Write the demo dataset on first use (on one process per node; Lightning calls it there)."""
-        if self.hparams.demo_data and not Path(self.hparams.dataset).exists():
+        if self.hparams.demo_data and self.hparams.dataset and not Path(self.hparams.dataset).exists():
             from medrl.data.synthetic import write_synthetic_dataset
 
             train, val, test = self.hparams.demo_cases
@@ -99,18 +122,23 @@ class MedrlDataModule(pl.LightningDataModule):
             write_synthetic_dataset(folder, n_train=train, n_val=val, n_test=test, seed=self.hparams.seed)
 
     def setup(self, stage: Optional[str] = None) -> None:
-        training = load_dataset(self.hparams.dataset, "training")
-        validation = load_dataset(self.hparams.dataset, "validation")
-        if not validation:
+        h = self.hparams
+        if h.dataset is None and h.feedback is None:
+            raise MedrlInputError("data", "give a dataset, a feedback store, or both")
+        training, validation, test = ([], [], []) if h.dataset is None else (
+            load_dataset(h.dataset, "training"), load_dataset(h.dataset, "validation"), load_dataset(h.dataset, "test"))
+        if h.dataset is not None and not validation:
             training, validation = self._split(training)
+        if h.feedback is not None:
+            labels = {case["image"]: case["label"] for case in training if case.get("label")}
+            reviews = review_cases(h.feedback, h.feedback_target, labels, h.feedback_check_hash)
+            if not reviews:
+                raise MedrlInputError(h.feedback, "the feedback store holds no review to train on")
+            training = training + reviews * max(1, int(h.feedback_repeats))
         if not training:
-            raise MedrlInputError(self.hparams.dataset, "dataset has no training cases")
-        limit = self.hparams.max_validation_cases
-        self.cases = {
-            "training": training,
-            "validation": validation[:limit] if limit else validation,
-            "test": load_dataset(self.hparams.dataset, "test"),
-        }
+            raise MedrlInputError(h.dataset, "dataset has no training cases")
+        limit = h.max_validation_cases
+        self.cases = {"training": training, "validation": validation[:limit] if limit else validation, "test": test}
 
     def _split(self, cases: list[dict]) -> tuple[list[dict], list[dict]]:
         order = np.random.default_rng(self.hparams.seed).permutation(len(cases))
@@ -120,21 +148,25 @@ class MedrlDataModule(pl.LightningDataModule):
     # ------------------------------------------------------------------------------ transforms
     def case_transform(self) -> Compose:
         """Deterministic part: read, check pairs, preprocess, binarise (cached)."""
+        volumes = (*CASE_KEYS, *REVIEW_KEYS)
         return Compose([
-            LoadScand(CASE_KEYS),
-            preprocessing_transform(self.preprocessing, "image", ("label", "initial")),
+            LoadScand(volumes),
+            preprocessing_transform(self.preprocessing, "image", volumes[1:]),
             SelectForegroundd("label", self.hparams.foreground_labels),
-            SelectForegroundd("initial"),
+            SelectForegroundd(("initial", "accepted")),
         ])
 
     def train_transform(self) -> Compose:
         patch = tuple(self.hparams.patch_size)
-        keys = list(CASE_KEYS)
+        keys = list(TRAINING_KEYS)
         return Compose([
+            TrainingTargetsd(),
             PerturbLabeld(config=self.perturbation),
             SpatialPadd(keys, spatial_size=patch),
-            RandCropByPosNegLabeld(keys, label_key="label", spatial_size=patch, pos=1, neg=1,
-                                   num_samples=self.hparams.patches_per_case, allow_smaller=False),
+            CropFocusd(reach=[p // 2 for p in patch]),
+            RandCropByPosNegLabeld(keys, label_key="crop_focus", image_key="crop_region", image_threshold=0, spatial_size=patch,
+                                   pos=1, neg=1, num_samples=self.hparams.patches_per_case, allow_smaller=False),
+            SelectItemsd([*keys, "has_label", "from_review"]),
             EnsureTyped(keys, track_meta=True),
         ]).set_random_state(seed=self.hparams.seed)
 

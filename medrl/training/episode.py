@@ -22,6 +22,8 @@ def start_episode(
     p0: torch.Tensor,
     spacings: Sequence[Sequence[float]],
     label: torch.Tensor | None = None,
+    label_valid: torch.Tensor | None = None,
+    corrections: torch.Tensor | None = None,
     agents: str = "voxel",
     region_method: str = "slic",
     region_size_mm: float = 6.0,
@@ -35,11 +37,14 @@ def start_episode(
         p0: (B, 1, X, Y, Z) float32 starting probabilities in [0, 1] (e.g. ``soft_start(mask)``).
         spacings: B voxel sizes in mm.
         label: optional (B, 1, X, Y, Z) {0, 1} truth (the robot clinician and rewards need it).
+        label_valid: optional (B, 1, X, Y, Z) bool, where ``label`` is known (``None``: everywhere).
+        corrections: optional (B, 1, X, Y, Z) uint8 earlier clinician corrections (0/1/2), which
+            override ``label`` in the reward (see :meth:`RefinementEnv.reset`).
         agents: ``"voxel"`` or ``"region"``; region maps come from ``region_method`` / ``region_size_mm``.
         seed: the robot clinician's seed.
     """
     regions = batch_regions(image, spacings, region_method, region_size_mm) if agents == "region" else None
     env = RefinementEnv(config)
-    env.reset(image, p0, label=label, spacing=list(spacings),
-              regions=regions, seed=seed)
+    env.reset(image, p0, label=label, label_valid=label_valid, spacing=list(spacings), regions=regions, seed=seed,
+              corrections=corrections)
     return env

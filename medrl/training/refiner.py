@@ -2,8 +2,11 @@
 
 Each training step, for a batch of patches (see :class:`medrl.training.datamodule.MedrlDataModule`):
 1. initial masks: the perturbed labels of the batch, or, for a share ``segmenter_fraction`` of the
-   patches, the segmenter's mask; both become probabilities by the soft start (0.75 / 0.25);
-2. an episode of K interactions with the robot clinician, S agent steps each (:func:`rollout`);
+   dataset patches, the segmenter's mask; a clinician's review starts from the mask the clinician
+   started from; all become probabilities by the soft start (0.75 / 0.25);
+2. an episode of K interactions with the robot clinician, S agent steps each (:func:`rollout`); the
+   reward's target is the label where known, overridden by a review's corrections (a reviewed scan
+   without label earns rewards on its corrections alone, and the robot clicks on their errors);
 3. the loss (:func:`compute_loss`: behaviour cloning during the warm start, then A2C with a small
    cloning term) and one optimizer step.
 
@@ -27,6 +30,7 @@ from medrl.agents.windowed import SlidingWindowPolicy
 from medrl.data.geometry import voxel_spacing
 from medrl.env.environment import EnvConfig, RefinementEnv
 from medrl.env.state import soft_start
+from medrl.errors import MedrlInputError
 from medrl.training.bundle import read_checkpoint, sub_state_dict
 from medrl.training.episode import start_episode
 from medrl.training.segmenter import build_segmenter_net, segment_probability
@@ -39,6 +43,21 @@ def _as(cls, value):
     if value is None:
         return cls()
     return cls(**value) if isinstance(value, dict) else value
+
+
+def label_validity(has_label: torch.Tensor | None, label: torch.Tensor) -> torch.Tensor | None:
+    """(B, 1, X, Y, Z) bool where the label is known, from per-patch flags (B,); ``None`` = everywhere."""
+    if has_label is None or bool(torch.as_tensor(has_label).all()):
+        return None
+    return torch.as_tensor(has_label, device=label.device).bool().view(-1, 1, 1, 1, 1).expand_as(label)
+
+
+def corrections_of(batch: dict) -> torch.Tensor | None:
+    """The batch's (B, 1, X, Y, Z) uint8 clinician corrections, or ``None`` when nobody marked anything."""
+    corrections = batch.get("corrections")
+    if corrections is None or not bool(corrections.any()):
+        return None
+    return corrections.as_tensor() if hasattr(corrections, "as_tensor") else corrections
 
 
 def batch_spacings(image) -> list[tuple[float, float, float]]:
@@ -55,6 +74,8 @@ class RefinerModule(pl.LightningModule):
         segmenter_checkpoint: a ``SegmenterModule`` checkpoint; its network travels in this module's
             checkpoints (frozen), so inference needs one file. ``None``: episodes start from
             perturbed labels only.
+        init_from: a medrl agents checkpoint to start from (fine-tuning): its policy weights, and its
+            segmenter unless ``segmenter_checkpoint`` is given. The architecture must match.
         segmenter_fraction: share of training patches whose initial mask is the segmenter's.
         agents: ``"voxel"`` (every voxel an agent) or ``"region"`` (supervoxels).
         region_method: ``"slic"`` or ``"grid"`` regions for region agents.
@@ -76,6 +97,7 @@ class RefinerModule(pl.LightningModule):
     def __init__(
         self,
         segmenter_checkpoint: Optional[str] = None,
+        init_from: Optional[str] = None,
         segmenter_fraction: float = 0.5,
         agents: str = "voxel",
         region_method: str = "slic",
@@ -104,10 +126,23 @@ class RefinerModule(pl.LightningModule):
                                      num_res_units=policy_res_units, reward_map_kernel=reward_map_kernel)
         self.segmenter, self.segmenter_bundle = None, None
         if segmenter_checkpoint:
-            self._load_segmenter(segmenter_checkpoint)
+            self._load_segmenter(read_checkpoint(segmenter_checkpoint))
+        if init_from:
+            self._start_from(init_from, keep_segmenter=bool(segmenter_checkpoint))
 
-    def _load_segmenter(self, path: str) -> None:
+    def _start_from(self, path: str, keep_segmenter: bool) -> None:
+        """Load the policy (and, unless kept, the segmenter) of a medrl agents checkpoint."""
         checkpoint = read_checkpoint(path)
+        if not checkpoint["medrl"].get("policy"):
+            raise MedrlInputError(path, "init_from needs an agents checkpoint (it has no policy)")
+        try:
+            self.policy.load_state_dict(sub_state_dict(checkpoint["state_dict"], checkpoint["medrl"]["policy"]["prefix"]))
+        except RuntimeError as error:
+            raise MedrlInputError(path, f"its policy does not fit this architecture ({str(error).splitlines()[0]})") from None
+        if not keep_segmenter and checkpoint["medrl"].get("segmenter"):
+            self._load_segmenter(checkpoint)
+
+    def _load_segmenter(self, checkpoint: dict) -> None:
         self.segmenter_bundle = checkpoint["medrl"]["segmenter"]
         self.segmenter = build_segmenter_net(**self.segmenter_bundle["architecture"])
         self.segmenter.load_state_dict(sub_state_dict(checkpoint["state_dict"], self.segmenter_bundle["prefix"]))
@@ -121,29 +156,36 @@ class RefinerModule(pl.LightningModule):
         return self
 
     # ----------------------------------------------------------------------------- episode set-up
-    def initial_masks(self, image: torch.Tensor, perturbed: torch.Tensor, fraction: float) -> torch.Tensor:
-        """(B, 1, X, Y, Z) uint8 starting masks: the segmenter's for the first ``fraction`` of the batch."""
-        masks = perturbed.clone()
-        n_segmenter = int(round(fraction * image.shape[0])) if self.segmenter is not None else 0
-        if n_segmenter:
+    def initial_masks(self, image: torch.Tensor, given: torch.Tensor, fraction: float,
+                      from_review: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 1, X, Y, Z) uint8 starting masks: ``given`` (perturbed labels, dataset or review masks),
+        replaced by the segmenter's for the first ``fraction`` of the patches not from a review."""
+        masks = given.clone()
+        candidates = torch.arange(image.shape[0]) if from_review is None else torch.nonzero(~from_review.cpu().bool())[:, 0]
+        chosen = candidates[: int(round(fraction * len(candidates)))] if self.segmenter is not None else candidates[:0]
+        if len(chosen):
+            chosen = chosen.to(image.device)
             with torch.no_grad():
-                probability = segment_probability(self.segmenter, image[:n_segmenter], self.segmenter_bundle["roi_size"])
-            masks[:n_segmenter] = (probability >= 0.5).to(masks.dtype)
+                probability = segment_probability(self.segmenter, image[chosen], self.segmenter_bundle["roi_size"])
+            masks[chosen] = (probability >= 0.5).to(masks.dtype)
         return masks
 
     def make_env(self, batch: dict, initial: torch.Tensor) -> RefinementEnv:
-        """A reset environment for the batch, starting from ``initial`` masks by the soft start."""
+        """A reset environment for the batch, starting from ``initial`` masks by the soft start; the
+        batch's ``has_label`` and ``corrections`` (when present) decide where the target is known."""
         h = self.hparams
+        label = batch["label"].as_tensor().float()
         return start_episode(
             self.env_config, batch["image"].as_tensor(), soft_start(initial, *h.soft_start), batch_spacings(batch["image"]),
-            label=batch["label"].as_tensor().float(), agents=h.agents, region_method=h.region_method,
-            region_size_mm=h.region_size_mm, seed=int(torch.randint(0, 2**31 - 1, ()).item()),
+            label=label, label_valid=label_validity(batch.get("has_label"), label), corrections=corrections_of(batch),
+            agents=h.agents, region_method=h.region_method, region_size_mm=h.region_size_mm,
+            seed=int(torch.randint(0, 2**31 - 1, ()).item()),
         )
 
     # -------------------------------------------------------------------------------- training
     def training_step(self, batch: dict, batch_idx: int) -> None:
         image = batch["image"].as_tensor()
-        initial = self.initial_masks(image, batch["initial"].as_tensor(), self.hparams.segmenter_fraction)
+        initial = self.initial_masks(image, batch["initial"].as_tensor(), self.hparams.segmenter_fraction, batch.get("from_review"))
         env = self.make_env(batch, initial)
         b = rollout(env, self.policy, self.hparams.interactions, self.hparams.steps, sample=True,
                     record_oracle=self.a2c_config.warm_start_updates > 0 or self.a2c_config.cloning_weight > 0)

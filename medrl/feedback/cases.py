@@ -1,0 +1,98 @@
+"""A feedback store read as training cases: each accepted review is one case for the agents.
+
+A review's case starts from the mask the clinician started from (``before``), and its reward target
+comes from what the clinician did:
+
+- ``target="corrections"`` (the default): only the voxels the clinician clicked or painted carry a
+  target (the corrections map, 0 untouched / 1 marked background / 2 marked foreground). Where the
+  reviewed scan is also a labelled case of the training dataset, that label fills in the rest, with
+  the corrections overriding it. A scan without any label trains from its corrections alone.
+- ``target="accepted"``: the accepted mask is the label everywhere (the clinician approved it), the
+  corrections still override it.
+
+Case dicts hold absolute paths and flags (see :func:`review_cases`); the DataModule reads them like
+dataset cases.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from medrl.errors import MedrlInputError
+from medrl.feedback.store import FeedbackStore, ReviewRecord, file_sha256
+
+logger = logging.getLogger("medrl")
+FEEDBACK_TARGETS = ("corrections", "accepted")
+
+
+def _check_scan(record: ReviewRecord, check_hash: bool) -> None:
+    """Raise unless the reviewed scan is still there with the content the clinician saw."""
+    if not Path(record.scan_path).exists():
+        raise MedrlInputError(record.scan_path, f"scan of review {record.review_uid} no longer exists")
+    if check_hash and file_sha256(record.scan_path) != record.scan_sha256:
+        raise MedrlInputError(record.scan_path, f"scan changed since review {record.review_uid} (SHA-256 differs); "
+                              "its corrections no longer match it")
+
+
+def review_case(record: ReviewRecord, target: str = "corrections", labels: dict[str, str] | None = None) -> dict | None:
+    """One review as a training case, or ``None`` when it cannot teach anything under ``target``.
+
+    Args:
+        record: an accepted review.
+        target: ``"corrections"`` or ``"accepted"`` (see the module docstring).
+        labels: resolved scan path -> label path of the training dataset's labelled cases.
+
+    Returns:
+        ``{"image", "initial", "corrections", "label", "has_label", "from_review", "review_uid"}``:
+        paths as strings (``label`` may be ``None``), ``has_label`` True where the label is known
+        everywhere, ``from_review`` True. ``None`` for a review without a ``before`` mask (no start
+        to replay) or, under ``"corrections"``, without corrections and without a dataset label.
+    """
+    if target not in FEEDBACK_TARGETS:
+        raise MedrlInputError("feedback_target", f"must be one of {FEEDBACK_TARGETS}, got {target!r}")
+    if record.before_path is None:
+        return None
+    label = record.accepted_path if target == "accepted" else (labels or {}).get(os.fspath(Path(record.scan_path).resolve()))
+    if label is None and record.corrections_path is None:
+        return None
+    return {"image": record.scan_path, "initial": record.before_path, "corrections": record.corrections_path,
+            "label": label, "has_label": label is not None, "from_review": True, "review_uid": record.review_uid}
+
+
+def check_store(store: str | os.PathLike) -> Path:
+    """``store`` as a Path, if it is a feedback store folder.
+
+    Raises:
+        MedrlInputError: if it is not one (no ``feedback.sqlite`` inside).
+    """
+    if not (Path(store) / "feedback.sqlite").is_file():
+        raise MedrlInputError(store, "not a feedback store (no feedback.sqlite); reviews are recorded by medrl.review")
+    return Path(store)
+
+
+def review_cases(store: str | os.PathLike, target: str = "corrections", labels: dict[str, str] | None = None,
+                 check_hash: bool = True) -> list[dict]:
+    """Every accepted review of a feedback store that can teach, as training cases (oldest first).
+
+    Args:
+        store: the feedback store's folder.
+        target: ``"corrections"`` or ``"accepted"``.
+        labels: resolved scan path -> label path of labelled training cases (see :func:`review_case`).
+        check_hash: refuse a review whose scan changed since (SHA-256 of the file or DICOM folder).
+
+    Raises:
+        MedrlInputError: no store at ``store``, a reviewed scan missing or changed.
+    """
+    records = FeedbackStore(check_store(store)).reviews()
+    cases = []
+    for record in records:
+        case = review_case(record, target, labels)
+        if case is not None:
+            _check_scan(record, check_hash)
+            cases.append(case)
+    if len(cases) < len(records):
+        logger.warning("%s: %d of %d reviews have nothing to train on under target %r (no 'before' mask or no corrections)",
+                       store, len(records) - len(cases), len(records), target)
+    return cases

@@ -1,0 +1,45 @@
+"""A feedback store with clinicians' reviews of small synthetic scans, made without the notebook:
+each review started from a mask that misses the organ's top slab, and the clinician painted it back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from medrl.data.geometry import orientation_affine
+from medrl.feedback.store import FeedbackStore
+from tests.conftest import save_nifti
+
+SHAPE = (24, 24, 20)
+
+
+def reviewed_scan(folder: Path, seed: int, orientation: str = "LPS") -> tuple[Path, dict, np.ndarray]:
+    """Write one scan; return its path, the review's masks (X, Y, Z) uint8 and the scan's affine.
+
+    The organ is a bright box; ``before`` misses its top 3 slices (z), the corrections mark those
+    foreground (2) and one background voxel (1); ``accepted`` is the whole box.
+    """
+    rng = np.random.default_rng(seed)
+    label = np.zeros(SHAPE, np.uint8)
+    label[6:18, 6:18, 5:15] = 1
+    image = (rng.normal(0, 10, SHAPE) + 100 * label).astype(np.float32)
+    affine = orientation_affine(orientation, (1.0, 1.0, 1.5), SHAPE)
+    scan = save_nifti(image, affine, folder / f"scan_{seed}.nii.gz")
+    before = label.copy()
+    before[:, :, 12:15] = 0
+    corrections = np.zeros(SHAPE, np.uint8)
+    corrections[6:18, 6:18, 12:15] = 2
+    corrections[2, 2, 2] = 1
+    return scan, {"accepted": label, "before": before, "corrections": corrections}, affine
+
+
+def review_store(folder: Path, n_scans: int = 2) -> tuple[Path, list[Path]]:
+    """A store with ``n_scans`` reviews; returns the store folder and the scans."""
+    store = FeedbackStore(folder / "store")
+    scans = []
+    for seed in range(n_scans):
+        scan, masks, affine = reviewed_scan(folder, seed)
+        store.add_review(scan, "dr_a", masks, affine, [{"position": [0.0, 0.0, 0.0], "positive": True, "radius_mm": 3.0}])
+        scans.append(scan)
+    return store.folder, scans

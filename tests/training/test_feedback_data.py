@@ -1,0 +1,81 @@
+"""A feedback store read as training data: reviews start from the clinician's starting mask, their
+corrections override the target, scans without label train from corrections alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from medrl.errors import MedrlInputError
+from medrl.feedback.cases import review_cases
+from medrl.training.datamodule import MedrlDataModule
+from tests.training.review_store import review_store
+
+
+def _first_batch(**kwargs) -> dict:
+    data = MedrlDataModule(patch_size=(16, 16, 16), patches_per_case=2, batch_size=2, intensity="none", **kwargs)
+    data.setup("fit")
+    return next(iter(data.train_dataloader()))
+
+
+def test_reviews_train_from_their_corrections_alone(tmp_path):
+    store, _ = review_store(tmp_path)
+    batch = _first_batch(feedback=str(store))
+    assert batch["image"].shape == (4, 1, 16, 16, 16)
+    assert not batch["has_label"].any() and batch["from_review"].all()
+    assert not batch["label"].any()  # no label: the target is known only where the clinician marked
+    marked = batch["corrections"].as_tensor()
+    assert set(marked.unique().tolist()) <= {0, 1, 2}
+    assert all((patch == 2).any() for patch in marked)  # every patch is centred on or near the corrections
+    assert not (batch["initial"].as_tensor().bool() & (marked == 2)).any()  # the start misses what was painted
+
+
+def test_accepted_masks_can_be_the_label(tmp_path):
+    store, _ = review_store(tmp_path)
+    batch = _first_batch(feedback=str(store), feedback_target="accepted")
+    assert batch["has_label"].all() and batch["label"].any()
+
+
+def test_a_reviewed_training_case_keeps_its_dataset_label(tmp_path):
+    store, scans = review_store(tmp_path, n_scans=1)
+    label = tmp_path / "label_0.nii.gz"
+    from medrl.feedback.store import FeedbackStore
+
+    accepted = FeedbackStore(store).reviews()[0].accepted_path
+    label.write_bytes(open(accepted, "rb").read())
+    cases = review_cases(store, labels={str(scans[0].resolve()): str(label)})
+    assert cases[0]["label"] == str(label) and cases[0]["has_label"]
+
+
+def test_a_scan_changed_since_its_review_is_refused(tmp_path):
+    store, scans = review_store(tmp_path, n_scans=1)
+    scans[0].write_bytes(scans[0].read_bytes() + b"\0")
+    with pytest.raises(MedrlInputError, match="changed since review"):
+        review_cases(store)
+    scans[0].unlink()
+    with pytest.raises(MedrlInputError, match="no longer exists"):
+        review_cases(store)
+
+
+def test_not_a_store_and_nothing_to_train(tmp_path):
+    with pytest.raises(MedrlInputError, match="not a feedback store"):
+        review_cases(tmp_path)
+    with pytest.raises(MedrlInputError, match="give a dataset, a feedback store"):
+        MedrlDataModule().setup("fit")
+
+
+def test_the_datamodule_mixes_a_dataset_and_reviews(tmp_path):
+    from medrl.data.synthetic import write_synthetic_dataset
+
+    dataset = write_synthetic_dataset(tmp_path / "data", n_train=2, n_val=1, n_test=0, seed=0)
+    store, _ = review_store(tmp_path)
+    data = MedrlDataModule(dataset=str(dataset), feedback=str(store), feedback_repeats=3, patch_size=(16, 16, 16))
+    data.setup("fit")
+    flags = [bool(case.get("from_review")) for case in data.cases["training"]]
+    assert flags.count(False) == 2 and flags.count(True) == 6
+    batches = list(data.train_dataloader())
+    has_label = torch.cat([b["has_label"] for b in batches])
+    from_review = torch.cat([b["from_review"] for b in batches])
+    assert torch.equal(has_label, ~from_review) and len(has_label) == 2 * 8  # two patches per case
+    assert np.isclose(float(torch.cat([b["corrections"].flatten() for b in batches]).float().max()), 2.0)
