@@ -161,7 +161,44 @@ def _add_predict(subparsers) -> None:
     parser.set_defaults(handler=_predict)
 
 
-SUBCOMMANDS: list[Callable] = [_add_inspect, _add_demo, _add_predict]
+def _finetune(args: argparse.Namespace) -> int:
+    from medrl.training.finetune import run_finetune
+
+    overrides = list(args.overrides)
+    if args.steps is not None:
+        if args.steps < 1:
+            raise MedrlInputError("--steps", "must be 1 or more")
+        overrides.append(f"--trainer.max_steps={args.steps}")
+    output = run_finetune(args.checkpoint, args.feedback, args.output, dataset=args.data, configs=args.config or (),
+                          overrides=overrides, resume=args.resume, overwrite=args.overwrite)
+    if _is_first_process():
+        print(f"medrl finetune: fine-tuned agents written to {output} ({args.checkpoint} kept as it was)")
+    return 0
+
+
+LIGHTNING_OVERRIDE_PREFIXES = ("--model.", "--data.", "--trainer.", "--seed_everything")
+
+
+def _add_finetune(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "finetune", help="fine-tune the agents of a checkpoint on clinicians' reviews (a feedback store)",
+        description="Start from the checkpoint's agents and train them on the feedback store's reviews: each starts from "
+        "the mask the clinician started from, and the clinician's corrections override the reward's target. Writes a new "
+        "checkpoint; the old one is kept. Further LightningCLI overrides (--trainer.X=..., --model.init_args.X=..., "
+        "--data.X=...) are passed on.",
+    )
+    parser.add_argument("--checkpoint", required=True, help="the agents' checkpoint to start from (never modified)")
+    parser.add_argument("--feedback", required=True, help="feedback store folder (written by the review session)")
+    parser.add_argument("--output", help="new checkpoint (default: CHECKPOINT_finetuned.ckpt beside it)")
+    parser.add_argument("--data", help="labelled dataset mixed in, so the agents keep what they knew (and validated on)")
+    parser.add_argument("--config", action="append", help="LightningCLI config file(s) applied after the defaults")
+    parser.add_argument("--steps", type=int, help="optimizer steps (default 300)")
+    parser.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    parser.set_defaults(handler=_finetune, overrides=[])
+
+
+SUBCOMMANDS: list[Callable] = [_add_inspect, _add_demo, _add_predict, _add_finetune]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -207,7 +244,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in LIGHTNING_SUBCOMMANDS:  # fit | validate | test: LightningCLI parses its own arguments
         return run(lambda _: _lightning(argv), None)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and (args.command != "finetune" or not all(arg.startswith(LIGHTNING_OVERRIDE_PREFIXES) for arg in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.overrides = extra
     return run(args.handler, args)
 
 

@@ -19,17 +19,15 @@ from medrl.training.datamodule import MedrlDataModule
 LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test")
 
 
+def cli_kwargs() -> dict:
+    """LightningCLI's arguments for medrl: any LightningModule as the model, MedrlDataModule as the data."""
+    return dict(model_class=pl.LightningModule, datamodule_class=MedrlDataModule, subclass_mode_model=True,
+                save_config_kwargs={"overwrite": True}, parser_kwargs={"prog": "medrl"}, auto_configure_optimizers=False)
+
+
 def run_lightning_cli(argv: Sequence[str]) -> None:
     """Run one of :data:`LIGHTNING_SUBCOMMANDS` with LightningCLI (``argv`` starts with it)."""
-    LightningCLI(
-        pl.LightningModule,
-        MedrlDataModule,
-        subclass_mode_model=True,
-        args=list(argv),
-        save_config_kwargs={"overwrite": True},
-        parser_kwargs={"prog": "medrl"},
-        auto_configure_optimizers=False,
-    )
+    LightningCLI(args=list(argv), **cli_kwargs())
 
 
 if __name__ == "__main__":

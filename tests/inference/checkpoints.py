@@ -23,7 +23,7 @@ from tests.agents.synthetic_volumes import synthetic_batch
 
 
 def _save(module: RefinerModule, path: Path, preprocessing: dict | None = None) -> Path:
-    saved = {"state_dict": module.state_dict()}
+    saved = {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}
     module.on_save_checkpoint(saved)
     if preprocessing is not None:
         saved["medrl"]["preprocessing"] = preprocessing

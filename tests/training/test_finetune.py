@@ -1,0 +1,75 @@
+"""``medrl finetune``: agents start from a checkpoint, learn from a feedback store's reviews, and a new
+checkpoint is written beside the old one, which stays as it was."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import yaml
+
+from medrl.cli import main
+from medrl.feedback.store import file_sha256
+from medrl.inference.refiner import Refiner
+from medrl.training.bundle import read_checkpoint
+from medrl.training.finetune import run_folder
+from tests.inference.checkpoints import untrained_checkpoint
+from tests.training.review_store import review_store
+
+QUIET = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+
+
+@pytest.fixture
+def start(tmp_path):
+    (tmp_path / "ckpt").mkdir()
+    return untrained_checkpoint(tmp_path / "ckpt"), review_store(tmp_path)[0]
+
+
+def _policy(path) -> dict:
+    return {k: v for k, v in read_checkpoint(path)["state_dict"].items() if k.startswith("policy.")}
+
+
+def test_finetune_writes_a_new_checkpoint_and_keeps_the_old(start, tmp_path, capsys):
+    checkpoint, store = start
+    before = file_sha256(checkpoint)
+    output = tmp_path / "tuned.ckpt"
+    assert main(["finetune", "--checkpoint", str(checkpoint), "--feedback", str(store), "--output", str(output),
+                 "--steps", "3", *QUIET]) == 0
+    assert f"written to {output}" in capsys.readouterr().out
+    assert file_sha256(checkpoint) == before  # the old checkpoint is kept as it was
+    tuned, old = read_checkpoint(output), read_checkpoint(checkpoint)
+    assert tuned["global_step"] == 3
+    assert tuned["medrl"]["policy"]["architecture"] == old["medrl"]["policy"]["architecture"]
+    assert tuned["medrl"]["preprocessing"]["intensity"] == "ct"  # the checkpoint's preprocessing travels on
+    changed = [name for name, weight in _policy(output).items() if not torch.equal(weight, _policy(checkpoint)[name])]
+    assert changed  # the agents learned something from the corrections
+    segmenter = {k: v for k, v in tuned["state_dict"].items() if k.startswith("segmenter.")}
+    assert segmenter and all(torch.equal(v, old["state_dict"][k]) for k, v in segmenter.items())  # frozen, carried
+    assert Refiner.from_checkpoint(output).policy is not None
+    base = yaml.safe_load((run_folder(output) / "finetune_base.yaml").read_text())
+    assert base["data"]["feedback"] == str(store.resolve()) and base["model"]["init_args"]["a2c"]["warm_start_updates"] == 0
+    assert list(run_folder(output).rglob("config.yaml"))  # Lightning's resolved config is kept
+
+
+def test_finetune_refuses_to_overwrite_and_to_resume_nothing(start, tmp_path, capsys):
+    checkpoint, store = start
+    common = ["finetune", "--checkpoint", str(checkpoint), "--feedback", str(store)]
+    assert main([*common, "--output", str(checkpoint)]) == 2
+    assert "refusing to overwrite an input file" in capsys.readouterr().err
+    assert main([*common, "--output", str(tmp_path / "x.ckpt"), "--resume"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+    assert main([*common, "--output", str(tmp_path / "x.pt")]) == 2
+    assert "must end in .ckpt" in capsys.readouterr().err
+    assert main(["finetune", "--checkpoint", str(checkpoint), "--feedback", str(tmp_path)]) == 2
+    assert "not a feedback store" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*common, "--bogus=1"])
+
+
+def test_a_finetuning_run_resumes_from_its_last_checkpoint(start, tmp_path):
+    checkpoint, store = start
+    output = tmp_path / "tuned.ckpt"
+    every_step = "--trainer.callbacks.init_args.every_n_train_steps=1"
+    common = ["finetune", "--checkpoint", str(checkpoint), "--feedback", str(store), "--output", str(output), every_step, *QUIET]
+    assert main([*common, "--steps", "2"]) == 0
+    assert main([*common, "--steps", "4", "--resume", "--overwrite"]) == 0
+    assert read_checkpoint(output)["global_step"] == 4
