@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -236,7 +236,8 @@ class Refiner:
         return env.p
 
     def refine(self, image, initial: torch.Tensor, clicks: Sequence[Click] = (), steps: int | None = None,
-               previous_clicks: Sequence[Click] = (), resume: bool = False) -> torch.Tensor:
+               previous_clicks: Sequence[Click] = (), resume: bool = False,
+               progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
         """One interaction: the clinician's new clicks, then ``steps`` agent steps around them.
 
         Args:
@@ -249,6 +250,8 @@ class Refiner:
             steps: agent steps (default: the checkpoint's S).
             previous_clicks: earlier clicks; their hints stay in the agents' state.
             resume: continue from ``initial`` as probabilities, without the soft start.
+            progress: optional ``progress(done, total)``, called with ``(0, total)`` before the first
+                tile and after each tile the agents refine (e.g. to drive a progress bar).
 
         Returns:
             (1, 1, X', Y', Z') float32 probabilities in [0, 1] on the CPU; the mask is ``p >= 0.5``.
@@ -263,9 +266,14 @@ class Refiner:
         region = refinement_region(shape, list(clicks), click_reach(spacing, self.env_config.hint_sigma_mm, window))
         all_clicks = [*previous_clicks, *clicks]
         refined = p.clone()
-        for core, context in tiles(region, shape, self.tile_edge, [w // 2 for w in window]):
+        pieces = list(tiles(region, shape, self.tile_edge, [w // 2 for w in window]))
+        for done, (core, context) in enumerate(pieces):
+            if progress is not None:
+                progress(done, len(pieces))
             refined[(..., *core.slices)] = self._refine_tile(volume, p, context, all_clicks, spacing, steps)[
                 (..., *core.within(context))]
+        if progress is not None:
+            progress(len(pieces), len(pieces))
         return refined
 
     def _refine_tile(self, volume: torch.Tensor, p: torch.Tensor, context: Box, clicks: Sequence[Click], spacing,

@@ -5,14 +5,17 @@ notebook cell or a test can drive without a browser.
     session.click((60, 41, 22), positive=True)        # working-grid voxel (the widget's views)
     session.paint((70, 45, 20), radius_mm=4.0)        # brush: these voxels are foreground
     session.paint((72, 45, 20), radius_mm=2.0, erase=True)
+    session.stroke([(60, 40, 22), (66, 44, 22)], radius_mm=3.0)   # a mouse drag: one undoable action
     session.refine()                                   # the agents act around the new clicks and strokes
     session.undo(); session.redo()
-    record = session.accept()                          # mask on the scan's own grid + a feedback record
+    record = session.accept(save_to="out/scan_mask.nii.gz")   # mask on the scan's grid + a feedback record
 
 Everything happens on the refiner's working grid (canonical RAS). Clinician labels are final: a
-clicked or painted voxel keeps its label through every refinement. Strokes also give the agents a
-hint at their centre. After every action the session's clicks and strokes are autosaved in the store,
-so a crashed kernel loses nothing: ``ReviewSession.resume(...)`` replays them.
+clicked or painted voxel keeps its label through every refinement. A dab gives the agents a hint at
+its centre, a stroke hints along its path (one every σ of the hint maps). After every action the
+session's clicks and strokes are autosaved in the store, so a crashed kernel loses nothing:
+``ReviewSession.resume(...)`` replays them. Once accepted, a session refuses further changes (one
+session, one review): open a new session to review the scan again.
 """
 
 from __future__ import annotations
@@ -20,28 +23,61 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from medrl.env.clicks import Click, click_ball
+from medrl.data.atomic import refuse_to_overwrite
+from medrl.data.writers import NIFTI_SUFFIXES, write_mask
+from medrl.env.clicks import Click
 from medrl.env.state import soft_start, to_mask
+from medrl.errors import MedrlInputError
 from medrl.feedback.store import FeedbackStore, ReviewRecord
 from medrl.inference.refiner import Refiner
+from medrl.review.brush import densify, footprint, thin
+from medrl.review.display_image import raw_on_working_grid
 
 UNTOUCHED, MARKED_BACKGROUND, MARKED_FOREGROUND = 0, 1, 2
 
 
 @dataclass(frozen=True)
 class Action:
-    """One clinician action on the working grid: a click (radius 0) or a brush stroke."""
+    """One clinician action on the working grid (voxel indices (i, j, k)).
+
+    Attributes:
+        index: the clicked voxel, a dab's centre, or a stroke's first point.
+        foreground: True for foreground (positive click, paint), False for background (negative, erase).
+        radius_mm: brush radius in mm (0: a click, the voxel alone).
+        path: a stroke's points in drawing order (``path[0] == index``); empty for a click or a dab.
+    """
 
     index: tuple[int, int, int]
     foreground: bool
     radius_mm: float = 0.0
+    path: tuple[tuple[int, int, int], ...] = ()
+
+    @property
+    def kind(self) -> str:
+        """``"stroke"``, ``"brush"`` (one dab) or ``"click"``."""
+        return "stroke" if self.path else ("brush" if self.radius_mm > 0 else "click")
+
+    @property
+    def points(self) -> tuple[tuple[int, int, int], ...]:
+        """Every point the clinician gave: the stroke's path, else the single index."""
+        return self.path or (self.index,)
 
     def as_dict(self) -> dict:
-        return {"index": list(self.index), "foreground": self.foreground, "radius_mm": self.radius_mm}
+        """JSON-able form, as autosaved (``path`` only for strokes, so older autosaves stay valid)."""
+        record = {"index": list(self.index), "foreground": self.foreground, "radius_mm": self.radius_mm}
+        return {**record, "path": [list(p) for p in self.path]} if self.path else record
+
+    @classmethod
+    def from_dict(cls, record: dict) -> "Action":
+        """Inverse of :meth:`as_dict`."""
+        path = tuple(tuple(int(v) for v in p) for p in record.get("path", ()))
+        return cls(tuple(int(v) for v in record["index"]), bool(record["foreground"]), float(record["radius_mm"]), path)
 
 
 class ReviewSession:
@@ -68,6 +104,9 @@ class ReviewSession:
         self.after: torch.Tensor | None = None
         self.actions: list[Action] = []
         self.refined_upto = 0  # actions[:refined_upto] were seen by the agents
+        self.saved_to: Path | None = None  # where accept(save_to=...) wrote the mask
+        self.record: ReviewRecord | None = None  # set by accept; the session is then closed to changes
+        self._display: np.ndarray | None = None
         self._undo: list[tuple] = []
         self._redo: list[tuple] = []
 
@@ -78,13 +117,31 @@ class ReviewSession:
         state = store.recover(session_id)
         session = cls(refiner, state["scan"], state["mask"], store, state["reviewer"], session_id)
         for action in state["actions"]:
-            session._apply(Action(tuple(action["index"]), action["foreground"], action["radius_mm"]))
+            session._apply(Action.from_dict(action))
         return session
 
     # ------------------------------------------------------------------------------ actions
     @property
     def shape(self) -> tuple[int, int, int]:
+        """(X', Y', Z'): the working grid's size in voxels."""
         return tuple(self.case["image"].shape[1:])
+
+    @property
+    def spacing(self) -> tuple[float, float, float]:
+        """Voxel size in mm of the working grid along (X', Y', Z')."""
+        return self.refiner.spacing(self.case)
+
+    @property
+    def intensity(self) -> str:
+        """The checkpoint's intensity preset (``"ct"``, ``"mr"`` or ``"none"``): the scan's kind."""
+        return self.refiner.preprocessing.intensity
+
+    def display_image(self) -> np.ndarray:
+        """(X', Y', Z') float32: the scan on the working grid in its own intensities (HU for CT), for
+        display; read once, then kept (see :mod:`medrl.review.display_image`)."""
+        if self._display is None:
+            self._display = raw_on_working_grid(self.refiner.preprocessing, self.scan, self.case["image"])
+        return self._display
 
     def mask(self) -> np.ndarray:
         """(X', Y', Z') uint8 {0, 1}: the current mask on the working grid."""
@@ -96,64 +153,132 @@ class ReviewSession:
 
     def paint(self, centre, radius_mm: float, erase: bool = False) -> None:
         """A brush dab: voxels within ``radius_mm`` of ``centre`` become foreground (erase: background)."""
-        self._apply(Action(tuple(int(i) for i in centre), not erase, float(radius_mm)))
+        self._apply(Action(tuple(int(i) for i in centre), not erase, _radius(radius_mm)))
 
-    def refine(self, steps: int | None = None) -> None:
-        """Let the agents act around the actions since the last refinement (all clicks stay as hints)."""
+    def stroke(self, points: Sequence, radius_mm: float, erase: bool = False) -> None:
+        """A brush stroke (a mouse drag) as ONE action, undone in one step: voxels within ``radius_mm``
+        of the path through ``points`` (working-grid voxels, in drawing order) become foreground
+        (erase: background). Dabs are put along each segment (:func:`medrl.review.brush.densify`)."""
+        path = tuple(tuple(int(i) for i in point) for point in points)
+        if not path or any(len(point) != 3 for point in path):
+            raise MedrlInputError("stroke", "a stroke needs at least one point of three voxel indices")
+        self._apply(Action(path[0], not erase, _radius(radius_mm), path))
+
+    def refine(self, steps: int | None = None, progress: Callable[[int, int], None] | None = None) -> None:
+        """Let the agents act around the actions since the last refinement (all hints stay).
+
+        Args:
+            steps: agent steps (default: the checkpoint's).
+            progress: optional ``progress(done, total)`` called after each tile the agents refine.
+        """
+        self._check_open()
         self._checkpoint()
-        clicks = [Click(a.index, a.foreground) for a in self.actions]
-        new, previous = clicks[self.refined_upto:], clicks[: self.refined_upto]
-        self.p = self.refiner.refine(self.case, self.p, new, steps=steps, previous_clicks=previous, resume=True)
+        new = [c for a in self.actions[self.refined_upto:] for c in self._hints(a)]
+        previous = [c for a in self.actions[: self.refined_upto] for c in self._hints(a)]
+        self.p = self.refiner.refine(self.case, self.p, new, steps=steps, previous_clicks=previous, resume=True,
+                                     progress=progress)
         self._fix_labels()
         self.after, self.refined_upto = to_mask(self.p).to(torch.uint8), len(self.actions)
 
     def undo(self) -> bool:
         """Go back one action or refinement; False when there is nothing to undo."""
+        self._check_open()
         return self._swap(self._undo, self._redo)
 
     def redo(self) -> bool:
+        """Redo what :meth:`undo` undid; False when there is nothing to redo (a new action clears it)."""
+        self._check_open()
         return self._swap(self._redo, self._undo)
 
-    def accept(self) -> ReviewRecord:
+    def accept(self, save_to: str | os.PathLike | None = None, overwrite: bool = False) -> ReviewRecord:
         """Record the review in the store: accepted, before, after and correction masks on the scan's
-        own grid, clicks in RAS mm. The autosave is then closed."""
+        own grid, clicks and strokes in RAS mm. The autosave is then closed.
+
+        Args:
+            save_to: also write the accepted mask there, as NIfTI (``.nii``/``.nii.gz``), ``uint8``
+                {0, 1} with the scan's shape and affine, atomically. Never over the scan or the
+                starting mask; an existing file only with ``overwrite``. Written before the record, so
+                a refused path records nothing.
+            overwrite: replace an existing ``save_to``.
+
+        Raises:
+            MedrlInputError: no store to accept into, a non-NIfTI ``save_to``, or a ``save_to`` that
+                exists (without ``overwrite``) or is an input.
+        """
         if self.store is None:
-            raise ValueError("this session has no feedback store to accept into")
+            raise MedrlInputError("store", "this review session has no feedback store to accept into")
+        self._check_open()
+        inputs = (self.scan, self.mask_path)
+        if save_to is not None:
+            save_to = _nifti_output(save_to, overwrite, inputs)
         to_input = self.refiner.to_input_grid
         masks = {"accepted": to_input(self.case, to_mask(self.p)), "before": to_input(self.case, self.before),
                  "corrections": to_input(self.case, self.corrections()[None, None])}
         if self.after is not None:
             masks["after"] = to_input(self.case, self.after)
         affine = np.asarray(masks["accepted"].affine)
-        record = self.store.add_review(self.scan, self.reviewer, {k: v[0].numpy().round().astype(np.uint8) for k, v in masks.items()},
-                                       affine, self.clicks_ras(), checkpoint=self.refiner.source)
+        arrays = {k: v[0].numpy().round().astype(np.uint8) for k, v in masks.items()}
+        if save_to is not None:
+            self.saved_to = write_mask(arrays["accepted"], affine, save_to, overwrite=overwrite, inputs=inputs)
+        self.record = self.store.add_review(self.scan, self.reviewer, arrays, affine, self.clicks_ras(),
+                                            checkpoint=self.refiner.source)
         self.store.close_session(self.session_id)
-        return record
+        return self.record
 
     # ---------------------------------------------------------------------------- records
     def corrections(self) -> torch.Tensor:
         """(X', Y', Z') uint8: 0 untouched, 1 marked background, 2 marked foreground (later actions win)."""
         marks = torch.zeros(self.shape, dtype=torch.uint8)
         for action in self.actions:
-            marks[self._ball(action)] = MARKED_FOREGROUND if action.foreground else MARKED_BACKGROUND
+            value = MARKED_FOREGROUND if action.foreground else MARKED_BACKGROUND
+            for box, inside in self._footprint(action):
+                marks[box][inside] = value
         return marks
 
     def clicks_ras(self) -> list[dict]:
-        """Every action in RAS millimetres: ``{"position", "positive", "radius_mm"}``."""
-        affine = np.asarray(self.case["image"].affine)
-        return [{"position": (affine[:3, :3] @ np.asarray(a.index) + affine[:3, 3]).round(4).tolist(),
-                 "positive": a.foreground, "radius_mm": a.radius_mm} for a in self.actions]
+        """Every action in RAS millimetres, in order: ``{"kind", "position", "positive", "radius_mm"}``
+        (``kind`` "click", "brush" or "stroke"; ``position`` the click, dab centre or a stroke's first
+        point), and for strokes ``"path"``: every point of the stroke in RAS mm."""
+        affine = np.asarray(self.case["image"].affine, dtype=np.float64)
+
+        def ras(index) -> list[float]:
+            return (affine[:3, :3] @ np.asarray(index, np.float64) + affine[:3, 3]).round(4).tolist()
+
+        records = []
+        for a in self.actions:
+            record = {"kind": a.kind, "position": ras(a.index), "positive": a.foreground, "radius_mm": a.radius_mm}
+            records.append({**record, "path": [ras(p) for p in a.path]} if a.path else record)
+        return records
 
     # --------------------------------------------------------------------------- internals
-    def _ball(self, action: Action) -> torch.Tensor:
-        return click_ball(Click(action.index, action.foreground), self.shape, self.refiner.spacing(self.case), action.radius_mm)
+    def _centres(self, action: Action) -> list[tuple[int, int, int]]:
+        """Dab centres of an action: a stroke densified along its path, else its one index."""
+        return densify(action.path, self.spacing, action.radius_mm) if action.path else [action.index]
+
+    def _footprint(self, action: Action):
+        return footprint(self._centres(action), self.shape, self.spacing, action.radius_mm)
+
+    def _hints(self, action: Action) -> list[Click]:
+        """The agents' hint clicks of an action: its index, or points along a stroke one σ apart."""
+        if not action.path:
+            return [Click(action.index, action.foreground)]
+        points = thin(self._centres(action), self.spacing, self.refiner.env_config.hint_sigma_mm)
+        return [Click(point, action.foreground) for point in points]
+
+    def _check_open(self) -> None:
+        if self.record is not None:
+            raise MedrlInputError(self.scan, f"this review was accepted (review {self.record.id}); "
+                                  "start a new ReviewSession to change the mask again")
 
     def _apply(self, action: Action) -> None:
-        if any(not 0 <= i < s for i, s in zip(action.index, self.shape)):
-            raise IndexError(f"voxel {action.index} lies outside the working grid {self.shape}")
+        self._check_open()
+        for point in action.points:
+            if len(point) != 3 or any(not 0 <= i < s for i, s in zip(point, self.shape)):
+                raise MedrlInputError(f"voxel {point}", f"lies outside the working grid {self.shape} of {self.scan}")
         self._checkpoint()
         self.actions.append(action)
-        self.p[0, 0][self._ball(action)] = 1.0 if action.foreground else 0.0
+        for box, inside in self._footprint(action):
+            self.p[0, 0][box][inside] = 1.0 if action.foreground else 0.0
         self._autosave()
 
     def _fix_labels(self) -> None:
@@ -179,3 +304,19 @@ class ReviewSession:
         if self.store is not None:
             self.store.autosave(self.session_id, {"scan": self.scan, "mask": self.mask_path, "reviewer": self.reviewer,
                                                   "actions": [a.as_dict() for a in self.actions]})
+
+
+def _radius(radius_mm: float) -> float:
+    """A brush radius in mm, checked: finite and >= 0."""
+    radius = float(radius_mm)
+    if not np.isfinite(radius) or radius < 0:
+        raise MedrlInputError("radius_mm", f"a brush radius must be a finite number of mm >= 0, got {radius_mm}")
+    return radius
+
+
+def _nifti_output(path: str | os.PathLike, overwrite: bool, inputs: tuple) -> Path:
+    """``path`` checked as a NIfTI output that may be written (see :func:`medrl.data.atomic.refuse_to_overwrite`)."""
+    path = Path(path)
+    if not path.name.endswith(NIFTI_SUFFIXES):
+        raise MedrlInputError(path, f"the corrected mask is saved as NIfTI; give a name ending in {' or '.join(NIFTI_SUFFIXES)}")
+    return refuse_to_overwrite(path, overwrite, inputs)

@@ -118,3 +118,107 @@ os.kill(os.getpid(), signal.SIGKILL)
                                                                                ((10, 12, 9), False, 2.0)]
     assert session.mask()[30, 20, 16] == 1 and session.mask()[10, 12, 9] == 0
     assert torch.equal(session.corrections()[10, 12, 9], torch.tensor(1, dtype=torch.uint8))
+
+
+# ------------------------------------------------------------------------------- strokes
+def test_a_stroke_is_one_action_painting_a_tube_along_its_path_and_one_undo_removes_it(checkpoint, scene_files, tmp_path):
+    from medrl.review.brush import densify, footprint_mask
+
+    session = _session(checkpoint, scene_files, tmp_path)
+    start = session.mask().copy()
+    path = [(30, 12, 16), (34, 20, 16), (40, 26, 16)]
+    session.stroke(path, radius_mm=2.0)
+    expected = footprint_mask(densify(path, session.spacing, 2.0), session.shape, session.spacing, 2.0)
+    assert len(session.actions) == 1 and session.actions[0].kind == "stroke"
+    assert np.array_equal(session.mask(), start | expected) and expected.sum() > 3 * 33  # more than three balls
+    assert np.array_equal(session.corrections().numpy() == 2, expected)
+    session.stroke([(34, 20, 16), (34, 24, 16)], radius_mm=1.0, erase=True)
+    assert session.mask()[34, 22, 16] == 0 and session.corrections()[34, 22, 16] == 1
+    assert session.undo() and session.mask()[34, 22, 16] == 1
+    assert session.undo() and np.array_equal(session.mask(), start) and not session.actions
+
+
+def test_strokes_give_hints_along_their_path_and_are_recorded_in_ras(checkpoint, scene_files, tmp_path):
+    session = _session(checkpoint, scene_files, tmp_path)
+    path = [(20, 20, 16), (44, 20, 16)]  # 24 mm along x on the 1 mm grid
+    session.stroke(path, radius_mm=1.0)
+    hints = session._hints(session.actions[0])
+    assert hints[0].index == path[0] and hints[-1].index == path[-1] and all(h.positive for h in hints)
+    assert len(hints) == 6  # every 5 mm (the hint maps' sigma): x = 20, 25, 30, 35, 40, then 44
+    record = session.clicks_ras()[0]
+    affine = np.asarray(session.case["image"].affine)
+    assert record["kind"] == "stroke" and record["positive"] and record["radius_mm"] == 1.0
+    np.testing.assert_allclose(record["path"], [affine[:3, :3] @ p + affine[:3, 3] for p in path], atol=1e-3)
+    np.testing.assert_allclose(record["position"], record["path"][0])
+
+
+def test_a_resumed_session_replays_its_strokes(checkpoint, scene_files, tmp_path):
+    session = _session(checkpoint, scene_files, tmp_path, session_id="drag")
+    session.click((10, 10, 10), positive=False)
+    session.stroke([(30, 12, 16), (40, 26, 16)], radius_mm=2.0)
+    resumed = ReviewSession.resume(Refiner.from_checkpoint(checkpoint), FeedbackStore(tmp_path / "store"), "drag")
+    assert resumed.actions == session.actions
+    assert np.array_equal(resumed.mask(), session.mask())
+    assert torch.equal(resumed.corrections(), session.corrections())
+
+
+def test_bad_strokes_are_refused_and_change_nothing(checkpoint, scene_files, tmp_path):
+    from medrl.errors import MedrlInputError
+
+    session = _session(checkpoint, scene_files, tmp_path)
+    start = session.mask().copy()
+    with pytest.raises(MedrlInputError, match="at least one point"):
+        session.stroke([], radius_mm=2.0)
+    with pytest.raises(MedrlInputError, match=r"voxel \(48, 0, 0\): lies outside the working grid"):
+        session.stroke([(40, 0, 0), (48, 0, 0)], radius_mm=2.0)
+    with pytest.raises(MedrlInputError, match="brush radius"):
+        session.paint((10, 10, 10), radius_mm=-1.0)
+    assert not session.actions and np.array_equal(session.mask(), start)
+
+
+# ------------------------------------------------------------------------- refine, accept
+def test_refine_reports_progress_over_the_agents_tiles(checkpoint, scene_files, tmp_path):
+    session = _session(checkpoint, scene_files, tmp_path)
+    session.refiner.tile_edge = 16  # the whole 48x40x32 scan (no clicks) in 3 x 3 x 2 tiles
+    calls = []
+    session.refine(progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(done, 18) for done in range(19)]
+
+
+def test_accept_saves_the_mask_on_the_scans_grid_where_asked_and_never_over_an_input(checkpoint, scene_files, tmp_path):
+    from medrl.errors import MedrlInputError
+
+    scene, scan, start = scene_files
+    session = _session(checkpoint, scene_files, tmp_path)
+    session.click(_working_index(session, scene.missed_centre), positive=True)
+    scan_bytes = scan.read_bytes()
+    for bad, message in [(scan, "refusing to overwrite an input"), (start, "refusing to overwrite an input"),
+                         (tmp_path / "mask.nrrd", "saved as NIfTI")]:
+        with pytest.raises(MedrlInputError, match=message):
+            session.accept(save_to=bad, overwrite=True)
+    existing = tmp_path / "taken.nii.gz"
+    existing.write_bytes(b"keep me")
+    with pytest.raises(MedrlInputError, match="output exists"):
+        session.accept(save_to=existing)
+    assert existing.read_bytes() == b"keep me" and scan.read_bytes() == scan_bytes
+    assert FeedbackStore(tmp_path / "store").reviews() == []  # a refused save records nothing
+
+    record = session.accept(save_to=tmp_path / "out" / "reviewed.nii.gz")
+    saved = read_scan(session.saved_to, kind="label")
+    np.testing.assert_allclose(np.asarray(saved.affine), AFFINE, atol=1e-4)
+    assert np.array_equal(saved[0].numpy(), read_scan(record.accepted_path, kind="label")[0].numpy())
+    assert saved[0].numpy()[scene.missed_centre] == 1
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["reviewed.nii.gz"]  # no temporary left
+
+
+def test_an_accepted_session_refuses_further_changes(checkpoint, scene_files, tmp_path):
+    from medrl.errors import MedrlInputError
+
+    session = _session(checkpoint, scene_files, tmp_path)
+    session.click((10, 10, 10), positive=True)
+    record = session.accept()
+    for change in (lambda: session.click((11, 10, 10)), lambda: session.stroke([(5, 5, 5)], 1.0), session.refine,
+                   session.undo, session.accept):
+        with pytest.raises(MedrlInputError, match=f"accepted \\(review {record.id}\\)"):
+            change()
+    assert len(FeedbackStore(tmp_path / "store").reviews()) == 1 and len(session.actions) == 1
