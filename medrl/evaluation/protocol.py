@@ -1,14 +1,26 @@
-"""The robot-user protocol: K interactions of the simulated clinician, the agents acting after each.
+"""The robot-user protocol: K interactions of the simulated clinician, a method acting after each.
 
-Dice is measured on the working grid after every interaction; ``dice[0]`` is the initial mask's.
+:func:`play_robot_protocol` (``medrl evaluate``) plays it for any :class:`~medrl.evaluation.methods.Method`
+and measures Dice, HD95 and NSD on the working grid after every interaction; the robot clinician is
+DESIGN.md's (clicks at the deepest voxel, EDT in mm, of the largest 26-connected error components of
+the method's current mask, :func:`medrl.env.clicks.robot_clicks`), seeded so every method of a case
+meets the same tie-breaking. :func:`robot_user_protocol` is the demo's shorter form: medrl's agents
+acting on the whole volume in one environment, Dice only.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
+
+from medrl.env.clicks import Click, robot_clicks
+from medrl.env.state import to_mask
+from medrl.evaluation.cases import EvaluationCase
+from medrl.evaluation.metrics import DEFAULT_NSD_TOLERANCE_MM, mask_metrics
 
 
 @dataclass
@@ -43,3 +55,82 @@ def robot_user_protocol(refiner, data: dict, initial: torch.Tensor, interactions
         refiner.act(env)
         dice.append(float(env.dice()[0]))
     return ProtocolResult(np.asarray(dice), env.p.detach().cpu(), sum(len(c) for c in env.clicks))
+
+
+@dataclass(frozen=True)
+class InteractionRecord:
+    """A method's mask after one interaction (interaction 0: the starting mask), measured on the working grid.
+
+    Attributes:
+        interaction: k in [0, K].
+        clicks: robot clicks given so far (k × clicks per interaction, fewer once no error is left).
+        new_clicks: this interaction's clicks (working-grid voxel indices); empty at k = 0.
+        dice: Dice in [0, 1].
+        hd95_mm: HD95 in mm (inf when exactly one of mask and truth is empty).
+        nsd: normalised surface Dice in [0, 1] at the run's tolerance.
+        seconds: wall time the method took for this interaction (its start at k = 0).
+    """
+
+    interaction: int
+    clicks: int
+    new_clicks: tuple[Click, ...]
+    dice: float
+    hd95_mm: float
+    nsd: float
+    seconds: float
+
+
+def _record(k: int, clicks: int, new_clicks, probability: torch.Tensor, case: EvaluationCase, tolerance_mm: float,
+            seconds: float) -> InteractionRecord:
+    metrics = mask_metrics(to_mask(probability).numpy(), case.label, case.spacing, tolerance_mm)
+    return InteractionRecord(k, clicks, tuple(new_clicks), metrics.dice, metrics.hd95_mm, metrics.nsd, round(seconds, 4))
+
+
+def _checked(method, probability: torch.Tensor, case: EvaluationCase) -> torch.Tensor:
+    """A method's map as a float32 CPU tensor; a wrong shape is the method's bug, reported with its name."""
+    probability = torch.as_tensor(probability).detach().float().cpu()
+    if tuple(probability.shape) != case.label.shape:
+        raise ValueError(f"method {method.name!r} returned shape {tuple(probability.shape)}, expected {case.label.shape}")
+    return probability
+
+
+def play_robot_protocol(method, case: EvaluationCase, initial: torch.Tensor, interactions: int,
+                        clicks_per_interaction: int = 1, seed: int = 0,
+                        nsd_tolerance_mm: float = DEFAULT_NSD_TOLERANCE_MM) -> list[InteractionRecord]:
+    """Play K robot-clinician interactions with one method on one case.
+
+    Each interaction: the robot clicks the ``clicks_per_interaction`` largest error components of the
+    method's current mask (p ≥ 0.5) against ``case.label``; the method returns its next probability
+    map. An interaction that finds no error gives no click and leaves the map unchanged.
+
+    Args:
+        method: a :class:`~medrl.evaluation.methods.Method`.
+        case: the prepared case (truth ``case.label``, spacing ``case.spacing``).
+        initial: (X, Y, Z) float32 starting mask in [0, 1], the same for every method of the case.
+        interactions: K >= 0.
+        clicks_per_interaction: robot clicks per interaction (one per error component), >= 1.
+        seed: the robot's tie-breaking seed (give every method of a case the same).
+        nsd_tolerance_mm: NSD tolerance in mm.
+
+    Returns:
+        K + 1 records, interaction 0 (the method's start) first.
+    """
+    rng = np.random.default_rng(seed)
+    clock = time.perf_counter()
+    probability = _checked(method, method.start(case, initial), case)
+    records = [_record(0, 0, (), probability, case, nsd_tolerance_mm, time.perf_counter() - clock)]
+    clicks: list[Click] = []
+    for k in range(1, interactions + 1):
+        new = robot_clicks(to_mask(probability).numpy(), case.label, case.spacing, clicks_per_interaction, rng=rng)
+        clock = time.perf_counter()
+        if new:
+            probability = _checked(method, method.interact(case, probability, tuple(clicks), tuple(new)), case)
+        seconds = time.perf_counter() - clock
+        clicks.extend(new)
+        records.append(_record(k, len(clicks), new, probability, case, nsd_tolerance_mm, seconds))
+    return records
+
+
+def dice_curve(records: Sequence[InteractionRecord]) -> np.ndarray:
+    """(K + 1,) float64 Dice of ``records``, interaction 0 first."""
+    return np.asarray([record.dice for record in records], dtype=np.float64)

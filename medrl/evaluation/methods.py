@@ -1,0 +1,118 @@
+"""Methods compared by ``medrl evaluate``: anything that turns a starting mask and clinician clicks into
+a refined probability map, behind one small interface.
+
+A method is any object with a ``name`` and two calls (:class:`Method`); the robot-user protocol
+(:func:`medrl.evaluation.protocol.play_robot_protocol`) holds the state between interactions, so a
+method can be stateless. Shapes: the working grid (X, Y, Z) of an :class:`EvaluationCase`;
+probability maps are float32 CPU tensors in [0, 1], and a voxel is foreground when p ≥ 0.5.
+
+Built in:
+
+- :class:`KeepInitial` (``"initial"``): the starting mask, kept whatever the clicks — the baseline
+  every refinement must beat;
+- :class:`RefinementAgents`: medrl's agents from a checkpoint (per-voxel or per-region, whichever the
+  checkpoint holds), refining around each interaction's clicks exactly as ``medrl predict`` and the
+  review session do (:meth:`medrl.inference.refiner.Refiner.refine`).
+
+A new method (say a supervised click-refinement network) is one class::
+
+    class ClickNetwork:
+        name = "click-net"
+
+        def __init__(self, net):
+            self.net = net
+
+        def start(self, case, initial):
+            return initial.float()
+
+        def interact(self, case, probability, previous_clicks, new_clicks):
+            return self.net.predict(case.data["image"], probability, [*previous_clicks, *new_clicks])
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence, runtime_checkable
+
+import torch
+
+from medrl.env.clicks import Click
+from medrl.env.state import soft_start
+from medrl.evaluation.cases import EvaluationCase
+
+
+@runtime_checkable
+class Method(Protocol):
+    """The interface of an evaluated method.
+
+    Attributes:
+        name: the method's name in tables, CSV files and plots (unique within a run).
+    """
+
+    name: str
+
+    def start(self, case: EvaluationCase, initial: torch.Tensor) -> torch.Tensor:
+        """The method's probability map before any click.
+
+        Args:
+            case: the prepared case.
+            initial: (X, Y, Z) float32 starting mask in [0, 1] (binary, or another model's probabilities).
+
+        Returns:
+            (X, Y, Z) float32 in [0, 1] whose mask (p ≥ 0.5) is the starting mask's.
+        """
+        ...
+
+    def interact(self, case: EvaluationCase, probability: torch.Tensor, previous_clicks: Sequence[Click],
+                 new_clicks: Sequence[Click]) -> torch.Tensor:
+        """One interaction: the clinician adds ``new_clicks``; return the next probability map.
+
+        Args:
+            case: the prepared case.
+            probability: (X, Y, Z) float32 in [0, 1], this method's map after the previous interaction
+                (or :meth:`start`'s).
+            previous_clicks: clicks of earlier interactions (working-grid voxel indices), oldest first.
+            new_clicks: this interaction's clicks (at least one).
+
+        Returns:
+            (X, Y, Z) float32 in [0, 1] on the CPU.
+        """
+        ...
+
+
+class KeepInitial:
+    """The baseline that ignores every click: the starting mask is the answer after each interaction."""
+
+    name = "initial"
+
+    def start(self, case: EvaluationCase, initial: torch.Tensor) -> torch.Tensor:
+        return initial.float()
+
+    def interact(self, case: EvaluationCase, probability: torch.Tensor, previous_clicks: Sequence[Click],
+                 new_clicks: Sequence[Click]) -> torch.Tensor:
+        return probability
+
+
+class RefinementAgents:
+    """medrl's refinement agents of one checkpoint.
+
+    The starting mask enters by the checkpoint's soft start (0.75 inside / 0.25 outside by default);
+    each interaction runs ``Refiner.refine`` around the new clicks, continuing from the agents' own
+    probabilities, with earlier clicks kept as hints and every clicked voxel keeping the clinician's label.
+
+    Args:
+        refiner: a :class:`medrl.inference.refiner.Refiner` whose checkpoint holds a policy.
+        name: the method's name (e.g. ``"voxel"`` / ``"region"`` when comparing agent kinds).
+        steps: agent steps per interaction (default: the checkpoint's S).
+    """
+
+    def __init__(self, refiner, name: str = "medrl", steps: int | None = None):
+        self.refiner, self.name, self.steps = refiner, name, steps
+
+    def start(self, case: EvaluationCase, initial: torch.Tensor) -> torch.Tensor:
+        return soft_start(initial, *self.refiner.soft_start)
+
+    def interact(self, case: EvaluationCase, probability: torch.Tensor, previous_clicks: Sequence[Click],
+                 new_clicks: Sequence[Click]) -> torch.Tensor:
+        refined = self.refiner.refine(case.data, probability, list(new_clicks), steps=self.steps,
+                                      previous_clicks=list(previous_clicks), resume=True)
+        return refined[0, 0]
