@@ -53,7 +53,9 @@ class EvaluationCase:
     def initial(self) -> torch.Tensor | None:
         """(X, Y, Z) float32 in [0, 1]: the dataset's starting mask on the working grid, if read."""
         initial = self.data.get("initial")
-        return None if initial is None else torch.as_tensor(initial)[0].float()
+        if initial is None:
+            return None
+        return (initial.as_tensor() if hasattr(initial, "as_tensor") else torch.as_tensor(initial))[0].float()
 
 
 def case_name(image: str | os.PathLike) -> str:
@@ -83,9 +85,9 @@ def _initial_source(path: str, labels: Sequence[int] | None):
     values = raw.as_tensor()
     integer = not torch.is_floating_point(values) or bool((values == values.round()).all())
     if not integer or float(values.max()) <= 1:
-        return path
+        return path  # a binary mask or a probability map: the task's mask already
     selected = raw.clone().to(torch.uint8)
-    selected.copy_(foreground(values.round().long(), labels))
+    selected.copy_(foreground(values.long(), labels))
     return selected
 
 

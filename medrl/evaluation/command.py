@@ -59,7 +59,7 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
         description="For each case, start from its 'initial' mask (else the segmenter's, or a seeded perturbation), "
         "then K robot-clinician interactions; after each, Dice, HD95 (mm) and NSD of every method: the 'initial' "
         "baseline (starting mask kept), the --checkpoint agents and every --compare agents. Writes interactions.csv, "
-        "cases.csv (NoC, AUC), summary.json (means, 95%% CIs) and dice_vs_clicks.png into --output, and prints a table. "
+        "cases.csv (NoC, AUC), summary.json (means, 95% CIs) and dice_vs_clicks.png into --output, and prints a table. "
         "Metrics are measured on the checkpoint's working grid (RAS, its spacing).",
     )
     parser.add_argument("--checkpoint", required=True, help="main agents' checkpoint (its segmenter and preprocessing are used)")
@@ -73,7 +73,7 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--start", choices=START_MODES, default=d.start,
                         help="starting masks: auto = the case's 'initial' mask, else the segmenter (default: %(default)s)")
     parser.add_argument("--perturbation-dice", type=float, nargs=2, metavar=("LO", "HI"), default=list(d.perturbation_dice),
-                        help="Dice range of perturbed starting masks (default: %(default)s)")
+                        help=f"Dice range of perturbed starting masks (default: {' '.join(map(str, d.perturbation_dice))})")
     parser.add_argument("--seed", type=int, default=d.seed, help="seed of perturbations and robot tie-breaking (default: %(default)s)")
     parser.add_argument("--foreground-labels", type=int, nargs="+", metavar="VALUE",
                         help="label values forming the task's foreground, e.g. 1 for the spleen of a multi-organ map "
@@ -83,7 +83,7 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--nsd-tolerance", type=float, default=d.nsd_tolerance_mm, metavar="MM",
                         help="NSD tolerance in mm (default: %(default)s)")
     parser.add_argument("--noc-thresholds", type=float, nargs="+", default=list(d.noc_thresholds), metavar="DICE",
-                        help="Dice levels of NoC (default: %(default)s)")
+                        help=f"Dice levels of NoC (default: {' '.join(map(str, d.noc_thresholds))})")
     parser.add_argument("--max-cases", type=int, help="evaluate only the first N cases")
     parser.add_argument("--device", choices=("cpu", "cuda"), default=d.device, help="(default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace earlier results in --output")

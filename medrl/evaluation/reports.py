@@ -22,11 +22,28 @@ from dataclasses import asdict, is_dataclass
 from typing import Sequence
 
 from medrl.data.atomic import atomic_path
-from medrl.evaluation.summary import CaseResult, Estimate, case_summary, noc_key
+from medrl.evaluation.summary import CaseResult, Estimate, case_summary, noc_key, reached_key
 
 INTERACTIONS_CSV = "interactions.csv"
 CASES_CSV = "cases.csv"
 SUMMARY_JSON = "summary.json"
+
+DEFINITIONS = {
+    "grid": "all methods run, and all metrics are measured, on the main checkpoint's working grid: canonical RAS "
+            "orientation, the checkpoint's spacing (the scan's own spacing when the checkpoint sets none)",
+    "mask": "probability >= 0.5",
+    "dice": "2|P & T| / (|P| + |T|); 1 when both are empty, 0 when exactly one is",
+    "hd95_mm": "MONAI compute_hausdorff_distance(percentile=95) with the voxel spacing: the larger of the two directed "
+               "95th percentiles of distances between surface voxels (6-neighbour erosion), in mm; 0 when both masks are "
+               "empty, infinite (null in JSON) when exactly one is; means use the finite values only (their count is n)",
+    "nsd": "MONAI compute_surface_dice (voxel-counted boundaries) at the tolerance in mm: share of both masks' surface "
+           "voxels within the tolerance of the other surface; 1 when both masks are empty, 0 when exactly one is",
+    "noc": "NoC@t: first interaction k (0 = starting mask) with Dice >= t, K when never reached; reached@t counts the cases that reached t",
+    "auc": "area under the Dice-vs-interactions curve over k = 0..K (trapezoidal rule) divided by K: the curve's mean height in [0, 1]",
+    "ci95": "Student t 95% confidence interval of the mean over cases; null with fewer than two cases",
+    "robot_clinician": "clicks at the voxel farthest (EDT in mm) from the boundary of the largest 26-connected error "
+                       "components of the method's current mask; false negative -> positive click, false positive -> negative",
+}
 
 
 def format_clicks(clicks) -> str:
@@ -96,7 +113,7 @@ def format_table(summaries: dict[str, dict], thresholds: Sequence[float], nsd_to
     interactions = len(next(iter(summaries.values()))["dice"]) - 1
     width = max(12, *(len(name) + 2 for name in summaries))
     header = f"{'method':<{width}}" + "".join(f"{k:>7d}" for k in range(interactions + 1))
-    header += f"{'AUC (95% CI)':>22}" + "".join(f"{noc_key(t).upper().replace('NOC', 'NoC'):>12}" for t in thresholds)
+    header += f"{'AUC (95% CI)':>22}" + "".join(f"{'NoC@' + noc_key(t).split('@')[1]:>12}" for t in thresholds)
     header += f"{'HD95 mm':>10}{'NSD':>8}"
     note = f"mean Dice after k interactions; HD95 and NSD ({nsd_tolerance_mm:g} mm) after the last; NoC (cases reaching t)"
     lines = [f"{'':<{width}}{note}", header, "-" * len(header)]
@@ -106,7 +123,7 @@ def format_table(summaries: dict[str, dict], thresholds: Sequence[float], nsd_to
         line = f"{name:<{width}}" + "".join(f"{_number(e.mean):>7}" for e in summary["dice"])
         line += f"{_number(auc.mean) + ' [' + _number(auc.low) + ', ' + _number(auc.high) + ']':>22}"
         for t in thresholds:
-            reached = summary[f"reached@{round(t * 100):d}"]
+            reached = summary[reached_key(t)]
             line += f"{_number(summary[noc_key(t)].mean, 1) + f' ({reached}/{n})':>12}"
         line += f"{_number(summary['hd95_mm'][-1].mean, 1):>10}{_number(summary['nsd'][-1].mean):>8}"
         lines.append(line)

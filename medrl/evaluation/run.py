@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from pathlib import Path
+from typing import Sequence
 
 from tqdm.auto import tqdm
 
@@ -25,11 +26,20 @@ from medrl import __version__
 from medrl.data.datasets import load_dataset
 from medrl.errors import MedrlInputError
 from medrl.evaluation.cases import prepare_case, unique_names
-from medrl.evaluation.methods import KeepInitial, RefinementAgents
+from medrl.evaluation.methods import KeepInitial, Method, RefinementAgents
 from medrl.evaluation.plot import plot_dice_curves
 from medrl.evaluation.protocol import play_robot_protocol
-from medrl.evaluation.reports import (CASES_CSV, INTERACTIONS_CSV, SUMMARY_JSON, case_rows, format_table,
-                                      interaction_rows, write_csv, write_json)
+from medrl.evaluation.reports import (
+    CASES_CSV,
+    DEFINITIONS,
+    INTERACTIONS_CSV,
+    SUMMARY_JSON,
+    case_rows,
+    format_table,
+    interaction_rows,
+    write_csv,
+    write_json,
+)
 from medrl.evaluation.settings import EvaluationSettings
 from medrl.evaluation.starts import ROBOT_STREAM, case_seed, resolve_start, starting_mask
 from medrl.evaluation.summary import CaseResult, summarise
@@ -37,23 +47,6 @@ from medrl.inference.refiner import Refiner
 
 PLOT_PNG = "dice_vs_clicks.png"
 OUTPUT_FILES = (INTERACTIONS_CSV, CASES_CSV, SUMMARY_JSON, PLOT_PNG)
-
-DEFINITIONS = {
-    "grid": "all methods run, and all metrics are measured, on the main checkpoint's working grid: canonical RAS "
-            "orientation, the checkpoint's spacing (the scan's own spacing when the checkpoint sets none)",
-    "mask": "probability >= 0.5",
-    "dice": "2|P & T| / (|P| + |T|); 1 when both are empty, 0 when exactly one is",
-    "hd95_mm": "MONAI compute_hausdorff_distance(percentile=95) with the voxel spacing: the larger of the two directed "
-               "95th percentiles of distances between surface voxels (6-neighbour erosion), in mm; 0 when both masks are "
-               "empty, infinite (null in JSON) when exactly one is; means use the finite values only (their count is n)",
-    "nsd": "MONAI compute_surface_dice (voxel-counted boundaries) at the tolerance in mm: share of both masks' surface "
-           "voxels within the tolerance of the other surface; 1 when both masks are empty, 0 when exactly one is",
-    "noc": "NoC@t: first interaction k (0 = starting mask) with Dice >= t, K when never reached; reached@t counts the cases that reached t",
-    "auc": "area under the Dice-vs-interactions curve over k = 0..K (trapezoidal rule) divided by K: the curve's mean height in [0, 1]",
-    "ci95": "Student t 95% confidence interval of the mean over cases; null with fewer than two cases",
-    "robot_clinician": "clicks at the voxel farthest (EDT in mm) from the boundary of the largest 26-connected error "
-                       "components of the method's current mask; false negative -> positive click, false positive -> negative",
-}
 
 
 def refuse_existing_results(output: Path, overwrite: bool) -> None:
@@ -63,6 +56,12 @@ def refuse_existing_results(output: Path, overwrite: bool) -> None:
     existing = [output / name for name in OUTPUT_FILES if (output / name).exists()]
     if existing and not overwrite:
         raise MedrlInputError(existing[0], "evaluation results exist; pass --overwrite to replace them")
+
+
+def _preprocessing_differences(refiner: Refiner, main: Refiner) -> str:
+    """``"intensity: ct vs none"`` for every preprocessing field in which ``refiner`` differs from ``main``."""
+    ours, theirs = dataclasses.asdict(refiner.preprocessing), dataclasses.asdict(main.preprocessing)
+    return "; ".join(f"{key}: {ours[key]} vs {theirs[key]}" for key in ours if ours[key] != theirs[key])
 
 
 def load_refiners(settings: EvaluationSettings) -> dict[str, Refiner]:
@@ -77,9 +76,10 @@ def load_refiners(settings: EvaluationSettings) -> dict[str, Refiner]:
     refiners = {settings.name: main}
     for name, path in settings.compare.items():
         refiners[name] = Refiner.from_checkpoint(path, device=settings.device)
-        if refiners[name].preprocessing != main.preprocessing:
-            raise MedrlInputError(path, f"preprocessing {refiners[name].preprocessing} differs from {settings.checkpoint}'s "
-                                  f"{main.preprocessing}; compared agents must share one working grid")
+        differences = _preprocessing_differences(refiners[name], main)
+        if differences:
+            raise MedrlInputError(path, f"preprocessing differs from {settings.checkpoint}'s ({differences}); "
+                                  "compared agents must share one working grid")
     for name, refiner in refiners.items():
         if refiner.policy is None:
             raise MedrlInputError(refiner.source, f"checkpoint of method {name!r} has no refinement agents")
@@ -98,12 +98,20 @@ def _cases(settings: EvaluationSettings, has_segmenter: bool) -> list[tuple[dict
     return [(entry, name, resolve_start(settings.start, entry, has_segmenter)) for entry, name in zip(entries, names)]
 
 
+def run_methods(refiners: dict[str, Refiner], extra: Sequence[Method] = ()) -> list[Method]:
+    """The methods of a run, in report order: the ``initial`` baseline, the agents of every checkpoint,
+    then ``extra`` methods (e.g. a supervised click network), their names unique."""
+    methods = [KeepInitial(), *(RefinementAgents(refiner, name) for name, refiner in refiners.items()), *extra]
+    names = [method.name for method in methods]
+    if len(set(names)) != len(names):
+        raise MedrlInputError("methods", f"method names must be unique, got {', '.join(names)}")
+    return methods
+
+
 def _evaluate_case(index: int, entry: dict, name: str, source: str, settings: EvaluationSettings,
-                   refiners: dict[str, Refiner]) -> tuple[dict, list[CaseResult]]:
-    main = refiners[settings.name]
+                   main: Refiner, methods: Sequence[Method]) -> tuple[dict, list[CaseResult]]:
     case = prepare_case(main, entry, name, read_initial=source == "initial")
     start = starting_mask(case, source, main, index, settings.seed, settings.perturbation_dice)
-    methods = [KeepInitial(), *(RefinementAgents(refiner, method) for method, refiner in refiners.items())]
     robot_seed = case_seed(settings.seed, index, ROBOT_STREAM)
     results = [
         CaseResult(case.name, method.name, start.source,
@@ -119,11 +127,13 @@ def _evaluate_case(index: int, entry: dict, name: str, source: str, settings: Ev
     return record, results
 
 
-def _document(settings: EvaluationSettings, refiners: dict[str, Refiner], cases: list[dict], summaries: dict) -> dict:
+def _document(settings: EvaluationSettings, refiners: dict[str, Refiner], methods: Sequence[Method], cases: list[dict],
+              summaries: dict) -> dict:
     main = refiners[settings.name]
     return {
         "medrl_version": __version__,
         "settings": dataclasses.asdict(settings),
+        "methods_evaluated": [method.name for method in methods],
         "checkpoints": {name: refiner.source for name, refiner in refiners.items()},
         "agents": {name: refiner.agents.get("kind", "voxel") for name, refiner in refiners.items()},
         "working_grid": {"orientation": "RAS", "preprocessing": dataclasses.asdict(main.preprocessing),
@@ -143,11 +153,13 @@ def _title(settings: EvaluationSettings, cases: list[dict], separator: str = ", 
             + f", {settings.interactions} interactions × {settings.clicks_per_interaction} click")
 
 
-def run_evaluation(settings: EvaluationSettings, progress: bool = True) -> dict:
+def run_evaluation(settings: EvaluationSettings, extra_methods: Sequence[Method] = (), progress: bool = True) -> dict:
     """Run the evaluation described by ``settings``, write its files, print its table.
 
     Args:
         settings: the run (see :class:`EvaluationSettings`).
+        extra_methods: further :class:`~medrl.evaluation.methods.Method` objects to evaluate beside the
+            agents, on the same cases, starting masks and working grid (Python API only).
         progress: show a progress bar over cases (stderr).
 
     Returns:
@@ -162,14 +174,16 @@ def run_evaluation(settings: EvaluationSettings, progress: bool = True) -> dict:
     output = Path(settings.output)
     refuse_existing_results(output, settings.overwrite)
     refiners = load_refiners(settings)
-    jobs = _cases(settings, refiners[settings.name].segmenter is not None)
+    main = refiners[settings.name]
+    methods = run_methods(refiners, extra_methods)
+    jobs = _cases(settings, main.segmenter is not None)
     cases, results = [], []
     for index, (entry, name, source) in enumerate(tqdm(jobs, desc="medrl evaluate", unit="case", disable=not progress)):
-        record, case_results = _evaluate_case(index, entry, name, source, settings, refiners)
+        record, case_results = _evaluate_case(index, entry, name, source, settings, main, methods)
         cases.append(record)
         results.extend(case_results)
     summaries = summarise(results, settings.noc_thresholds)
-    document = _document(settings, refiners, cases, summaries)
+    document = _document(settings, refiners, methods, cases, summaries)
     output.mkdir(parents=True, exist_ok=True)
     write_csv(interaction_rows(results), output / INTERACTIONS_CSV)
     write_csv(case_rows(results, settings.noc_thresholds), output / CASES_CSV)

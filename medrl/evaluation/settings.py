@@ -66,6 +66,8 @@ class EvaluationSettings:
             ("--clicks-per-interaction", self.clicks_per_interaction >= 1, "must be 1 or more"),
             ("--nsd-tolerance", math.isfinite(self.nsd_tolerance_mm) and self.nsd_tolerance_mm >= 0, "must be 0 mm or more"),
             ("--noc-thresholds", all(0 < t <= 1 for t in self.noc_thresholds), "must lie in (0, 1]"),
+            ("--noc-thresholds", len({round(t * 100) for t in self.noc_thresholds}) == len(self.noc_thresholds),
+             "must differ in their percent values (NoC@85, NoC@90, ...)"),
             ("--max-cases", self.max_cases is None or self.max_cases >= 1, "must be 1 or more"),
             ("--foreground-labels", self.foreground_labels is None or (len(self.foreground_labels) > 0
                                                                       and min(self.foreground_labels) > 0),

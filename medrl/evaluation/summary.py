@@ -57,6 +57,11 @@ def noc_key(threshold: float) -> str:
     return f"noc@{round(threshold * 100):d}"
 
 
+def reached_key(threshold: float) -> str:
+    """``"reached@85"`` for 0.85 (whether a case reached that Dice; in JSON, how many cases did)."""
+    return f"reached@{round(threshold * 100):d}"
+
+
 def mean_ci(values: Sequence[float]) -> Estimate:
     """Mean and Student-t 95% interval of the finite ``values`` (inf/nan are left out)."""
     array = np.asarray(values, dtype=np.float64)
@@ -77,7 +82,7 @@ def case_summary(result: CaseResult, thresholds: Sequence[float] = DEFAULT_NOC_T
            "interactions": len(result.records) - 1, "clicks": last.clicks}
     for threshold in thresholds:
         row[noc_key(threshold)] = noc(dice, threshold)
-        row[f"reached@{round(threshold * 100):d}"] = reaches(dice, threshold)
+        row[reached_key(threshold)] = reaches(dice, threshold)
     row.update({"auc": normalised_auc(dice), "dice_start": first.dice, "dice_final": last.dice,
                 "hd95_mm_start": first.hd95_mm, "hd95_mm_final": last.hd95_mm, "nsd_start": first.nsd, "nsd_final": last.nsd,
                 "seconds": float(sum(record.seconds for record in result.records))})
@@ -102,8 +107,7 @@ def method_summary(results: Sequence[CaseResult], thresholds: Sequence[float] = 
                "auc": mean_ci([row["auc"] for row in rows])}
     for threshold in thresholds:
         summary[noc_key(threshold)] = mean_ci([row[noc_key(threshold)] for row in rows])
-        key = f"reached@{round(threshold * 100):d}"
-        summary[key] = sum(bool(row[key]) for row in rows)
+        summary[reached_key(threshold)] = sum(bool(row[reached_key(threshold)]) for row in rows)
     timed = [record.seconds for result in results for record in result.records[1:] if record.new_clicks]
     summary["seconds_per_interaction"] = float(np.mean(timed)) if timed else math.nan
     return summary

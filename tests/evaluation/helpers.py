@@ -7,6 +7,8 @@ import csv
 import json
 
 import numpy as np
+import torch
+from scipy import ndimage
 
 from medrl.cli import run
 from medrl.evaluation.command import add_evaluate_parser
@@ -65,3 +67,21 @@ def check_complete(output, cases: list[str], methods: list[str], interactions: i
     png = (output / "dice_vs_clicks.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     return rows, case_rows, summary
+
+
+class FixClickedComponent:
+    """A stand-in refinement method: each click repairs the whole 26-connected error component it hits
+    (the interface a new method implements; here it needs only the truth)."""
+
+    name = "fix-component"
+
+    def start(self, case, initial):
+        return initial.float()
+
+    def interact(self, case, probability, previous_clicks, new_clicks):
+        mask = probability.numpy() >= 0.5
+        for click in new_clicks:
+            errors = mask != case.label.astype(bool)
+            components, _ = ndimage.label(errors, structure=np.ones((3, 3, 3)))
+            mask[components == components[click.index]] = click.positive
+        return torch.from_numpy(mask.astype(np.float32))

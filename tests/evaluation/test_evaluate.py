@@ -11,8 +11,12 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from medrl.errors import MedrlInputError
+from medrl.evaluation.methods import KeepInitial
+from medrl.evaluation.run import run_evaluation
+from medrl.evaluation.settings import EvaluationSettings
 from medrl.inference.refiner import Refiner
-from tests.evaluation.helpers import check_complete, read_csv, dice_curves, dice_of, evaluate
+from tests.evaluation.helpers import FixClickedComponent, check_complete, dice_curves, dice_of, evaluate, read_csv
 
 K = 3
 
@@ -81,6 +85,23 @@ def test_perturbed_starts_are_in_range_and_runs_replay_exactly(tmp_path, voxel_a
     assert all(0.6 <= d <= 0.8 for d in starts), starts
     cases = json.loads((tmp_path / "one" / "summary.json").read_text())["cases"]
     assert all(case["start"] == "perturbed" and isinstance(case["start_seed"], int) for case in cases)
+
+
+def test_a_new_method_plugs_in_as_one_class(tmp_path, voxel_agents, blobs_with_initial):
+    """A method that repairs exactly what is clicked: one click on the missed blob makes Dice 1, and the
+    robot has nothing left to click — the run reports it beside the agents, from the same start."""
+    settings = EvaluationSettings(checkpoint=str(voxel_agents), data=str(blobs_with_initial), output=str(tmp_path / "eval"),
+                                  interactions=2, max_cases=2)
+    document = run_evaluation(settings, extra_methods=[FixClickedComponent()], progress=False)
+    rows, case_rows, _ = check_complete(tmp_path / "eval", ["blobs_0", "blobs_1"], ["initial", "medrl", "fix-component"], 2)
+    curves = dice_curves(rows)
+    assert all(curves[c, "fix-component"][1:] == [1.0, 1.0] for c in ("blobs_0", "blobs_1"))
+    assert all(curves[c, "fix-component"][0] == curves[c, "medrl"][0] for c in ("blobs_0", "blobs_1"))
+    assert [r["clicks"] for r in case_rows if r["method"] == "fix-component"] == ["1", "1"]
+    assert document["methods"]["fix-component"]["noc@90"].mean == 1.0
+
+    with pytest.raises(MedrlInputError, match="unique"):
+        run_evaluation(EvaluationSettings(**{**settings.__dict__, "overwrite": True}), extra_methods=[KeepInitial()])
 
 
 def test_existing_results_are_kept_unless_overwrite(tmp_path, voxel_agents, blobs_with_initial, capsys):

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.evaluation.helpers import check_complete, read_csv, evaluate
+from tests.evaluation.helpers import check_complete, evaluate, read_csv
 
 ORGANS = {"spleen": 1, "kidney_right": 2, "liver": 5}
 

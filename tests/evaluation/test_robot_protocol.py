@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from scipy import ndimage
 
 from medrl.evaluation.cases import EvaluationCase
 from medrl.evaluation.methods import KeepInitial, Method
 from medrl.evaluation.protocol import play_robot_protocol
+from tests.evaluation.helpers import FixClickedComponent
 
 SPACING = (1.0, 1.0, 2.0)
 
@@ -24,24 +24,6 @@ def _case() -> tuple[EvaluationCase, torch.Tensor]:
     initial[10:12, 8:10, 4:6] = 0
     initial[14, 1:4, 7] = 1             # 3 false-positive voxels
     return EvaluationCase("boxes", "boxes.nii.gz", {}, label, SPACING), torch.from_numpy(initial).float()
-
-
-class FixClickedComponent:
-    """A stand-in refinement method: each click repairs the whole 26-connected error component it hits
-    (the interface a new method implements; here it needs only the truth)."""
-
-    name = "fix-component"
-
-    def start(self, case, initial):
-        return initial.float()
-
-    def interact(self, case, probability, previous_clicks, new_clicks):
-        mask = probability.numpy() >= 0.5
-        for click in new_clicks:
-            errors = mask != case.label.astype(bool)
-            components, _ = ndimage.label(errors, structure=np.ones((3, 3, 3)))
-            mask[components == components[click.index]] = click.positive
-        return torch.from_numpy(mask.astype(np.float32))
 
 
 def test_kept_initial_mask_gets_the_same_click_and_the_same_metrics_each_time():
