@@ -87,10 +87,14 @@ def _record(k: int, clicks: int, new_clicks, probability: torch.Tensor, case: Ev
 
 
 def _checked(method, probability: torch.Tensor, case: EvaluationCase) -> torch.Tensor:
-    """A method's map as a float32 CPU tensor; a wrong shape is the method's bug, reported with its name."""
+    """A method's map as a float32 CPU tensor; a wrong shape or values outside [0, 1] are the method's bug,
+    reported with its name."""
     probability = torch.as_tensor(probability).detach().float().cpu()
     if tuple(probability.shape) != case.label.shape:
         raise ValueError(f"method {method.name!r} returned shape {tuple(probability.shape)}, expected {case.label.shape}")
+    low, high = torch.aminmax(probability)
+    if not (0 <= float(low) and float(high) <= 1):
+        raise ValueError(f"method {method.name!r} returned values in [{float(low):.4g}, {float(high):.4g}], not in [0, 1]")
     return probability
 
 

@@ -78,3 +78,15 @@ def test_a_method_returning_the_wrong_shape_is_named():
     case, initial = _case()
     with pytest.raises(ValueError, match="'broken' returned shape"):
         play_robot_protocol(Broken(), case, initial, interactions=1)
+
+
+def test_a_method_returning_values_outside_the_unit_range_is_named():
+    class Logits(KeepInitial):
+        name = "logits"
+
+        def interact(self, case, probability, previous_clicks, new_clicks):
+            return probability * 4 - 2
+
+    case, initial = _case()
+    with pytest.raises(ValueError, match="'logits' returned values in"):
+        play_robot_protocol(Logits(), case, initial, interactions=1)
