@@ -3,6 +3,11 @@
 Warm start, then reward (DESIGN.md): for the first ``warm_start_updates`` updates the policy imitates
 the oracle actions (behaviour cloning; the critic already learns its value loss); afterwards the A2C
 loss takes over and a small cloning term with weight ``cloning_weight`` stays.
+
+Fine-tuning from clinicians' corrections adds an anchor: where no target is known (voxels nobody
+marked on a scan without label), the policy is held near the reference policy it started from by
+``anchor_weight`` × KL(π_ref ‖ π). Corrections mark only errors, so without it the agents would learn
+"flip every voxel" from them; with it they change what the corrections say and keep the rest.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from typing import NamedTuple
 
 import torch
 
-from medrl.agents.losses import a2c_loss, behaviour_cloning_loss, discounted_returns, value_loss
+from medrl.agents.losses import a2c_loss, anchor_loss, behaviour_cloning_loss, discounted_returns, value_loss
 from medrl.agents.policy import PolicyValueNet, RewardMapConv
 from medrl.agents.rollout import Rollout
 
@@ -33,6 +38,8 @@ class A2CConfig:
         bootstrap: bootstrap the returns with V(s⁽ᵀ⁾) (the episode is truncated, the clinician could
             go on); False treats the last state as terminal.
         max_grad_norm: clip the gradients' global norm to this (``None`` = no clipping).
+        anchor_weight: weight of KL(π_ref ‖ π) on agents whose target is unknown, π_ref the policy
+            fine-tuning started from (0 = off; needs a reference policy in the rollout).
     """
 
     gamma: float = 0.95
@@ -42,6 +49,7 @@ class A2CConfig:
     warm_start_updates: int = 0
     bootstrap: bool = True
     max_grad_norm: float | None = None
+    anchor_weight: float = 0.0
 
 
 class LossTerms(NamedTuple):
@@ -52,6 +60,7 @@ class LossTerms(NamedTuple):
     value: torch.Tensor
     entropy: torch.Tensor
     cloning: torch.Tensor
+    anchor: torch.Tensor
 
 
 def _reward_map_propagation(reward_conv: RewardMapConv | None, volume_shape: tuple | None):
@@ -70,7 +79,8 @@ def compute_loss(
     """The loss of one rollout.
 
     Args:
-        b: the rollout (needs ``b_oracle_actions`` when cloning is used).
+        b: the rollout (needs ``b_oracle_actions`` when cloning is used, ``b_reference_logits`` when
+            ``config.anchor_weight`` > 0).
         config: the update's settings.
         warm_start: True = behaviour cloning + value loss only; False = A2C + ``cloning_weight`` ×
             cloning.
@@ -98,7 +108,13 @@ def compute_loss(
         total = cloning + config.value_coef * critic
     else:
         total = a2c.total + config.cloning_weight * cloning
-    return LossTerms(total, a2c.policy, a2c.value, a2c.entropy, cloning)
+    anchor = torch.zeros((), device=b.b_logits.device)
+    if config.anchor_weight > 0:
+        if b.b_reference_logits is None:
+            raise ValueError("the anchor needs a reference policy: play the rollout with reference=...")
+        anchor = anchor_loss(b.b_logits, b.b_reference_logits, ~b.b_valid, action_dim=ACTION_DIM)
+        total = total + config.anchor_weight * anchor
+    return LossTerms(total, a2c.policy, a2c.value, a2c.entropy, cloning, anchor)
 
 
 def a2c_update(

@@ -120,6 +120,34 @@ def behaviour_cloning_loss(
     return masked_mean(-_taken(F.log_softmax(logits, dim=action_dim), oracle_actions, action_dim), valid)
 
 
+def anchor_loss(
+    logits: torch.Tensor,
+    reference_logits: torch.Tensor,
+    where: torch.Tensor | None = None,
+    action_dim: int = -1,
+) -> torch.Tensor:
+    """KL(π_ref ‖ π) = Σ_a π_ref(a)·(log π_ref(a) − log π(a)), mean over the agents ``where`` is True.
+
+    Keeps a fine-tuned policy close to its reference (the policy it started from) where nothing tells
+    it otherwise — like the KL penalty towards a reference policy in RL fine-tuning.
+
+    Args:
+        logits: (…, A) action logits of the policy being trained, action axis at ``action_dim``.
+        reference_logits: (…, A) the reference policy's logits for the same states (no gradient).
+        where: optional (…) bool, the agents to anchor (e.g. those whose target is unknown).
+
+    Returns:
+        Scalar float32 ≥ 0; 0 where the two policies agree, and when no agent is selected.
+
+    Example:
+        >>> float(anchor_loss(torch.tensor([[0.0, 0.0]]), torch.tensor([[0.0, 0.0]])))
+        0.0
+    """
+    reference = F.log_softmax(reference_logits.detach(), dim=action_dim)
+    kl = (reference.exp() * (reference - F.log_softmax(logits, dim=action_dim))).sum(action_dim)
+    return masked_mean(kl, where)
+
+
 class A2CLoss(NamedTuple):
     """The A2C loss and its parts (scalars): ``total = policy + value_coef·value − entropy_coef·entropy``."""
 

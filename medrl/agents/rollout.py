@@ -30,6 +30,8 @@ class Rollout:
         b_rewards: (T, B, N) float32 agent rewards (a region's: mean over its valid voxels).
         b_valid: (T, B, N) bool, agents whose target was known at that step.
         b_oracle_actions: (T, B, N) int64 best immediate actions, or ``None`` if not recorded.
+        b_reference_logits: (T, B, A, N) float32 logits of a reference policy for the same states
+            (no autograd graph), or ``None`` without a reference.
         bootstrap_value: (B, N) float32 V(s⁽ᵀ⁾) of the final state, detached.
         dice_before: (K, B) float32 Dice after each interaction's clicks, before the agents act.
         dice_after: (K, B) float32 Dice after each interaction's S steps.
@@ -42,6 +44,7 @@ class Rollout:
     b_rewards: torch.Tensor
     b_valid: torch.Tensor
     b_oracle_actions: torch.Tensor | None
+    b_reference_logits: torch.Tensor | None
     bootstrap_value: torch.Tensor
     dice_before: torch.Tensor
     dice_after: torch.Tensor
@@ -64,6 +67,7 @@ def rollout(
     steps: int,
     sample: bool = True,
     record_oracle: bool = True,
+    reference: PolicyValueNet | None = None,
 ) -> Rollout:
     """Play K = ``interactions`` robot-clinician interactions of S = ``steps`` agent steps each.
 
@@ -74,19 +78,25 @@ def rollout(
         steps: S ≥ 1, agent steps after each round of clicks.
         sample: sample actions from π (training); False takes the most likely action (evaluation).
         record_oracle: also record the oracle actions (needed by the behaviour-cloning loss).
+        reference: optional frozen policy whose logits are recorded for the same states (the
+            fine-tuning anchor).
 
     Returns:
         A :class:`Rollout`. Wrap the call in ``torch.no_grad()`` when no loss is needed.
     """
-    b_logits, b_values, b_actions, b_rewards, b_valid, b_oracle = [], [], [], [], [], []
+    b_logits, b_values, b_actions, b_rewards, b_valid, b_oracle, b_reference = [], [], [], [], [], [], []
     dice_before, dice_after = [], []
 
     for _ in range(interactions):
         env.add_clicks()
         dice_before.append(env.dice())
         for _ in range(steps):
-            logit_map, value_map = policy(env.state())
+            state = env.state()
+            logit_map, value_map = policy(state)
             logits = env.agents.pool(logit_map)  # (B, A, N)
+            if reference is not None:
+                with torch.no_grad():
+                    b_reference.append(env.agents.pool(reference(state)[0]))
             values = env.agents.pool(value_map)[:, 0]  # (B, N)
             actions = sample_actions(logits) if sample else logits.max(1).indices  # (B, N); max beats argmax on CPU
             valid = env.agent_valid()
@@ -112,6 +122,7 @@ def rollout(
         b_rewards=torch.stack(b_rewards),
         b_valid=torch.stack(b_valid),
         b_oracle_actions=torch.stack(b_oracle) if record_oracle else None,
+        b_reference_logits=torch.stack(b_reference) if reference is not None else None,
         bootstrap_value=bootstrap_value,
         dice_before=torch.stack(dice_before),
         dice_after=torch.stack(dice_after),

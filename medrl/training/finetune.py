@@ -32,11 +32,14 @@ from medrl.training.bundle import read_checkpoint
 logger = logging.getLogger("medrl")
 
 FINETUNE_DEFAULTS = {
-    "model": {"lr": 3e-4, "segmenter_fraction": 0.5, "a2c": {"warm_start_updates": 0}},
+    "model": {"lr": 3e-4, "segmenter_fraction": 0.5, "a2c": {"warm_start_updates": 0, "anchor_weight": 1.0}},
     "data": {"batch_size": 4, "patches_per_case": 1, "feedback_repeats": 1},
     "trainer": {"max_steps": 300, "log_every_n_steps": 10, "check_val_every_n_epoch": 10, "num_sanity_val_steps": 0},
 }
-"""Fine-tuning settings applied on top of the checkpoint's (model keys are ``RefinerModule`` arguments)."""
+"""Fine-tuning settings applied on top of the checkpoint's (model keys are ``RefinerModule`` arguments).
+``anchor_weight`` holds the agents near the policy they start from wherever no target is known (see
+:mod:`medrl.agents.a2c`): corrections mark only errors, and without the anchor the agents would learn
+to flip every voxel from them."""
 
 PREPROCESSING_TO_DATA = ("spacing", "intensity", "ct_window", "mr_percentiles", "crop_foreground", "foreground_labels")
 

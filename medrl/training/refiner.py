@@ -16,6 +16,7 @@ each interaction (``val/dice_0`` = initial mask ... ``val/dice_K``).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Optional
 
@@ -75,7 +76,9 @@ class RefinerModule(pl.LightningModule):
             checkpoints (frozen), so inference needs one file. ``None``: episodes start from
             perturbed labels only.
         init_from: a medrl agents checkpoint to start from (fine-tuning): its policy weights, and its
-            segmenter unless ``segmenter_checkpoint`` is given. The architecture must match.
+            segmenter unless ``segmenter_checkpoint`` is given. The architecture must match. With
+            ``a2c.anchor_weight`` > 0, a frozen copy of that policy is the anchor's reference
+            (``reference.*`` in this module's state).
         segmenter_fraction: share of training patches whose initial mask is the segmenter's.
         agents: ``"voxel"`` (every voxel an agent) or ``"region"`` (supervoxels).
         region_method: ``"slic"`` or ``"grid"`` regions for region agents.
@@ -129,6 +132,11 @@ class RefinerModule(pl.LightningModule):
             self._load_segmenter(read_checkpoint(segmenter_checkpoint))
         if init_from:
             self._start_from(init_from, keep_segmenter=bool(segmenter_checkpoint))
+        self.reference = None
+        if self.a2c_config.anchor_weight > 0:
+            if not init_from:
+                raise ValueError("a2c.anchor_weight > 0 anchors fine-tuning to the policy it starts from: set init_from")
+            self.reference = copy.deepcopy(self.policy).requires_grad_(False).eval()
 
     def _start_from(self, path: str, keep_segmenter: bool) -> None:
         """Load the policy (and, unless kept, the segmenter) of a medrl agents checkpoint."""
@@ -149,10 +157,11 @@ class RefinerModule(pl.LightningModule):
         self.segmenter.requires_grad_(False).eval()
 
     def train(self, mode: bool = True) -> "RefinerModule":
-        """Switch the policy's mode; the frozen segmenter always stays in evaluation mode."""
+        """Switch the policy's mode; the frozen segmenter and reference always stay in evaluation mode."""
         super().train(mode)
-        if self.segmenter is not None:
-            self.segmenter.eval()
+        for frozen in (self.segmenter, self.reference):
+            if frozen is not None:
+                frozen.eval()
         return self
 
     # ----------------------------------------------------------------------------- episode set-up
@@ -188,7 +197,8 @@ class RefinerModule(pl.LightningModule):
         initial = self.initial_masks(image, batch["initial"].as_tensor(), self.hparams.segmenter_fraction, batch.get("from_review"))
         env = self.make_env(batch, initial)
         b = rollout(env, self.policy, self.hparams.interactions, self.hparams.steps, sample=True,
-                    record_oracle=self.a2c_config.warm_start_updates > 0 or self.a2c_config.cloning_weight > 0)
+                    record_oracle=self.a2c_config.warm_start_updates > 0 or self.a2c_config.cloning_weight > 0,
+                    reference=self.reference)
         warm_start = self.global_step < self.a2c_config.warm_start_updates
         terms = compute_loss(b, self.a2c_config, warm_start, self.policy.reward_conv)
 

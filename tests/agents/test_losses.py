@@ -10,6 +10,7 @@ import torch
 from medrl.agents.losses import (
     a2c_loss,
     advantages,
+    anchor_loss,
     behaviour_cloning_loss,
     discounted_returns,
     entropy_bonus,
@@ -129,3 +130,15 @@ def test_losses_agree_whatever_the_action_axis():
     torch.testing.assert_close(
         behaviour_cloning_loss(logits, actions, valid), behaviour_cloning_loss(logits.transpose(2, 3), actions, valid, action_dim=2)
     )
+
+
+def test_anchor_is_the_kl_from_the_reference_by_hand():
+    reference = torch.log(torch.tensor([[0.5, 0.5], [0.9, 0.1]]))
+    logits = torch.log(torch.tensor([[0.25, 0.75], [0.9, 0.1]]))
+    kl_first = 0.5 * math.log(0.5 / 0.25) + 0.5 * math.log(0.5 / 0.75)
+    assert anchor_loss(logits, reference).item() == pytest.approx(kl_first / 2, abs=1e-6)  # the second agrees: KL 0
+    assert anchor_loss(logits, reference, torch.tensor([True, False])).item() == pytest.approx(kl_first, abs=1e-6)
+    assert anchor_loss(logits, reference, torch.tensor([False, False])).item() == 0.0
+    trained = logits.clone().requires_grad_(True)
+    anchor_loss(trained, reference.requires_grad_(True)).backward()
+    assert trained.grad.abs().sum() > 0 and reference.grad is None  # only the trained policy moves

@@ -97,3 +97,25 @@ def test_sampled_actions_follow_the_softmax():
     logits = torch.log(torch.tensor([0.1, 0.6, 0.3])).view(1, 3, 1).expand(1, 3, 20000)
     frequencies = torch.bincount(sample_actions(logits)[0], minlength=3).float() / 20000
     torch.testing.assert_close(frequencies, torch.tensor([0.1, 0.6, 0.3]), atol=0.015, rtol=0)
+
+
+def test_the_anchor_holds_unknown_agents_to_the_reference(tiny_batch):
+    from medrl.agents.losses import anchor_loss
+
+    env = reset_env(tiny_batch, region_agents=False)
+    known = torch.zeros_like(env.valid)
+    known[..., :3] = True  # the target is known on a slab only
+    env.reset(env.image, env.p, label=env.label, label_valid=known)
+    policy, reference = small_policy(), PolicyValueNet(channels=(4, 8), strides=(2,))  # another random policy
+    b = rollout(env, policy, interactions=1, steps=2, reference=reference)
+    assert b.b_reference_logits.shape == b.b_logits.shape and not b.b_reference_logits.requires_grad
+    config = A2CConfig(cloning_weight=0.0, anchor_weight=2.0)
+    terms = compute_loss(b, config)
+    assert terms.anchor.item() == pytest.approx(anchor_loss(b.b_logits, b.b_reference_logits, ~b.b_valid, 2).item())
+    assert terms.anchor.item() > 0  # two different random policies disagree
+    plain = compute_loss(b, A2CConfig(cloning_weight=0.0))
+    assert terms.total.item() == pytest.approx((plain.total + 2.0 * terms.anchor).item(), abs=1e-5)
+    same = rollout(reset_env(tiny_batch, region_agents=False), policy, interactions=1, steps=1, reference=policy)
+    assert compute_loss(same, config).anchor.item() == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="reference"):
+        compute_loss(rollout(env, policy, interactions=1, steps=1), config)

@@ -46,7 +46,10 @@ def test_finetune_writes_a_new_checkpoint_and_keeps_the_old(start, tmp_path, cap
     assert segmenter and all(torch.equal(v, old["state_dict"][k]) for k, v in segmenter.items())  # frozen, carried
     assert Refiner.from_checkpoint(output).policy is not None
     base = yaml.safe_load((run_folder(output) / "finetune_base.yaml").read_text())
-    assert base["data"]["feedback"] == str(store.resolve()) and base["model"]["init_args"]["a2c"]["warm_start_updates"] == 0
+    a2c = base["model"]["init_args"]["a2c"]
+    assert base["data"]["feedback"] == str(store.resolve()) and a2c["warm_start_updates"] == 0 and a2c["anchor_weight"] > 0
+    reference = {k[len("reference."):]: v for k, v in tuned["state_dict"].items() if k.startswith("reference.")}
+    assert reference and all(torch.equal(v, _policy(checkpoint)["policy." + k]) for k, v in reference.items())
     assert list(run_folder(output).rglob("config.yaml"))  # Lightning's resolved config is kept
 
 
