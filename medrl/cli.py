@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 
 from medrl import __version__
 from medrl.errors import MedrlInputError
+from medrl.evaluation.command import add_evaluate_parser
 
 EXIT_USER_ERROR = 2
 LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test")
@@ -198,7 +199,7 @@ def _add_finetune(subparsers) -> None:
     parser.set_defaults(handler=_finetune, overrides=[])
 
 
-SUBCOMMANDS: list[Callable] = [_add_inspect, _add_demo, _add_predict, _add_finetune]
+SUBCOMMANDS: list[Callable] = [_add_inspect, _add_demo, _add_predict, add_evaluate_parser, _add_finetune]
 
 
 def build_parser() -> argparse.ArgumentParser:
