@@ -160,12 +160,10 @@ def format_table(rows: list[dict], interactions: int) -> str:
 
 def plot(rows: list[dict], path: Path) -> Path:
     """Mean Dice vs clicks per group, medrl and 'initial mask kept'."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend (e.g. a notebook's) stays as it is
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure = Figure(figsize=(6, 4))
+    axis = figure.subplots()
     for group, colour in zip(dict.fromkeys(row["group"] for row in rows), ("tab:blue", "tab:orange", "tab:green")):
         dice = np.array([row["dice"] for row in rows if row["group"] == group])
         clicks = np.arange(dice.shape[1])
@@ -178,7 +176,6 @@ def plot(rows: list[dict], path: Path) -> Path:
     axis.legend(fontsize=8)
     with atomic_path(path) as tmp:
         figure.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
-    plt.close(figure)
     return path
 
 

@@ -13,12 +13,10 @@ from medrl.data.atomic import atomic_path
 def plot_dice_curves(summaries: dict[str, dict], path: str | os.PathLike, title: str = "Dice vs clicks") -> None:
     """Write a PNG of mean Dice against interactions k = 0 … K for every method of ``summaries``
     (:func:`medrl.evaluation.summary.summarise`); the ``initial`` baseline is drawn dashed."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend (e.g. a notebook's) stays as it is
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(6.5, 4.2))
+    figure = Figure(figsize=(6.5, 4.2))
+    axis = figure.subplots()
     for index, (name, summary) in enumerate(summaries.items()):
         colour = f"C{index}"
         clicks = np.arange(len(summary["dice"]))
@@ -34,4 +32,3 @@ def plot_dice_curves(summaries: dict[str, dict], path: str | os.PathLike, title:
     axis.legend(fontsize=8, loc="lower right")
     with atomic_path(path) as tmp:
         figure.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
-    plt.close(figure)
