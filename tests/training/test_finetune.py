@@ -76,3 +76,24 @@ def test_a_finetuning_run_resumes_from_its_last_checkpoint(start, tmp_path):
     assert main([*common, "--steps", "2"]) == 0
     assert main([*common, "--steps", "4", "--resume", "--overwrite"]) == 0
     assert read_checkpoint(output)["global_step"] == 4
+
+
+def test_finetune_under_ddp_on_two_cpu_processes(start, tmp_path):
+    """Lightning relaunches the command for rank 1; one checkpoint is written, by rank 0."""
+    import subprocess
+    import sys
+
+    from tests.training.cli_run import environment
+
+    checkpoint, store = start
+    output = tmp_path / "tuned.ckpt"
+    command = [sys.executable, "-m", "medrl.cli", "finetune", "--checkpoint", str(checkpoint), "--feedback", str(store),
+               "--output", str(output), "--steps", "4", "--trainer.accelerator=cpu", "--trainer.devices=2",
+               "--trainer.strategy=ddp", *QUIET]
+    result = subprocess.run(command, cwd=tmp_path, env=environment(), capture_output=True, encoding="utf-8", errors="replace",
+                            timeout=300)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-3000:]
+    assert "GLOBAL_RANK: 1, MEMBER: 2/2" in log and log.count("fine-tuned agents written to") == 1
+    assert read_checkpoint(output)["global_step"] == 4
+    assert not [p for p in tmp_path.iterdir() if ".medrl-tmp-" in p.name]  # no temporary file left behind
