@@ -97,3 +97,14 @@ def test_finetune_under_ddp_on_two_cpu_processes(start, tmp_path):
     assert "GLOBAL_RANK: 1, MEMBER: 2/2" in log and log.count("fine-tuned agents written to") == 1
     assert read_checkpoint(output)["global_step"] == 4
     assert not [p for p in tmp_path.iterdir() if ".medrl-tmp-" in p.name]  # no temporary file left behind
+
+
+def test_the_anchor_is_on_when_the_reviews_are_the_only_data(start, tmp_path):
+    from medrl.training.finetune import ANCHOR_WITHOUT_DATASET, base_config
+
+    checkpoint, store = start
+    alone = base_config(checkpoint, store, None, tmp_path / "run")
+    mixed = base_config(checkpoint, store, "data/dataset.json", tmp_path / "run")
+    assert alone["model"]["init_args"]["a2c"]["anchor_weight"] == ANCHOR_WITHOUT_DATASET > 0
+    assert mixed["model"]["init_args"]["a2c"]["anchor_weight"] == 0.0 and mixed["data"]["dataset"] == "data/dataset.json"
+    assert alone["model"]["init_args"]["policy_channels"] == [4, 8]  # the checkpoint's architecture, as plain lists
