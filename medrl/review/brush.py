@@ -23,6 +23,7 @@ import torch
 from medrl.env.clicks import squared_distance_mm
 
 Voxel = tuple[int, int, int]
+Dab = tuple[tuple[slice, ...], torch.Tensor]  # (box of a volume, bool mask of the box)
 
 
 def _distance_mm(a: Sequence[float], b: Sequence[float], spacing: Sequence[float]) -> float:
@@ -60,7 +61,7 @@ def thin(path: Sequence[Voxel], spacing: Sequence[float], gap_mm: float) -> list
     return kept
 
 
-def dab(centre: Sequence[int], shape: Sequence[int], spacing: Sequence[float], radius_mm: float) -> tuple[tuple[slice, ...], torch.Tensor]:
+def dab(centre: Sequence[int], shape: Sequence[int], spacing: Sequence[float], radius_mm: float) -> Dab:
     """The voxels of one dab, in its bounding box.
 
     Returns:
@@ -75,7 +76,7 @@ def dab(centre: Sequence[int], shape: Sequence[int], spacing: Sequence[float], r
     return box, squared_distance_mm(local, box_shape, spacing) <= radius_mm**2
 
 
-def footprint(centres: Sequence[Voxel], shape: Sequence[int], spacing: Sequence[float], radius_mm: float) -> Iterator[tuple[tuple[slice, ...], torch.Tensor]]:
+def footprint(centres: Sequence[Voxel], shape: Sequence[int], spacing: Sequence[float], radius_mm: float) -> Iterator[Dab]:
     """:func:`dab` of each centre: assign ``volume[box][inside] = value`` for each to paint them all."""
     for centre in centres:
         yield dab(centre, shape, spacing, radius_mm)

@@ -46,7 +46,8 @@ def _voxel_offset(full_affine: np.ndarray, working_affine: np.ndarray, scan) -> 
     """Index of the working grid's voxel (0, 0, 0) on the full grid (an integer translation)."""
     relative = np.linalg.inv(full_affine) @ working_affine
     offset = relative[:3, 3]
-    if not np.allclose(relative[:3, :3], np.eye(3), atol=1e-4) or not np.allclose(offset, np.rint(offset), atol=TRANSLATION_TOLERANCE):
+    aligned = np.allclose(relative[:3, :3], np.eye(3), atol=1e-4)
+    if not aligned or not np.allclose(offset, np.rint(offset), atol=TRANSLATION_TOLERANCE):
         raise MedrlInputError(scan, "the working grid is not a voxel-aligned part of the scan; was the file changed?")
     return tuple(int(v) for v in np.rint(offset))
 

@@ -58,7 +58,7 @@ class SliceFigure:
         axes: ``{view name: Axes}``.
     """
 
-    def __init__(self, views: Sequence[View], shape, spacing, width_in: float = 11.0):
+    def __init__(self, views: Sequence[View], shape, spacing, width_in: float = 9.5):
         self.views = {v.name: v for v in views}
         sizes = [physical_size(v, shape, spacing) for v in views]
         ratios = [w / h for w, h in sizes]

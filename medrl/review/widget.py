@@ -86,7 +86,7 @@ class ReviewWidget:
     """
 
     def __init__(self, session: ReviewSession, save_to: str | os.PathLike | None = None, radiological: bool = True,
-                 width_in: float = 11.0):
+                 width_in: float = 9.5):
         self.session = session
         self.image = session.display_image()
         self.views = [view(name, radiological) for name in VIEW_NAMES]
@@ -101,13 +101,13 @@ class ReviewWidget:
 
     # ---------------------------------------------------------------------------- layout
     def _build_controls(self, save_to) -> None:
-        shape = self.session.shape
-        self.mode = widgets.ToggleButtons(options=MODES, value="positive", description="mode")
-        self.brush_mm = widgets.FloatSlider(value=5.0, min=0.5, max=30.0, step=0.5, description="brush (mm)")
-        self.opacity = widgets.FloatSlider(value=0.4, min=0.0, max=1.0, step=0.05, description="opacity")
-        self.window = widgets.Dropdown(options=window_names(self.session.intensity), description="window")
+        shape, wide = self.session.shape, {"description_width": "initial"}  # captions in full
+        self.mode = widgets.ToggleButtons(options=MODES, value="positive", description="mode", style=wide)
+        self.brush_mm = widgets.FloatSlider(value=5.0, min=0.5, max=30.0, step=0.5, description="brush (mm)", style=wide)
+        self.opacity = widgets.FloatSlider(value=0.4, min=0.0, max=1.0, step=0.05, description="mask opacity", style=wide)
+        self.window = widgets.Dropdown(options=window_names(self.session.intensity), description="window", style=wide)
         self.sliders = {v.name: widgets.IntSlider(value=shape[v.fixed] // 2, min=0, max=shape[v.fixed] - 1,
-                                                  description=f"{v.name} {_axis_letters(v.fixed)}", continuous_update=True)
+                                                  description=f"{v.name} {_axis_letters(v.fixed)}", style=wide)
                         for v in self.views}
         self.refine_button = widgets.Button(description="Refine", button_style="primary", icon="magic")
         self.undo_button = widgets.Button(description="Undo", icon="undo")
@@ -243,7 +243,8 @@ class ReviewWidget:
         self.figure.show_stroke(None)
         erase = self.mode.value == "erase"
         self.session.stroke(points, self.brush_mm.value, erase=erase)
-        self.status.value = f"{'erase' if erase else 'paint'} stroke of {len(points)} points, {self.brush_mm.value:g} mm ({v.name})"
+        kind = "erase" if erase else "paint"
+        self.status.value = f"{kind} stroke of {len(points)} points, {self.brush_mm.value:g} mm ({v.name})"
         self.refresh()
 
     @guarded

@@ -242,5 +242,6 @@ def test_errors_in_callbacks_land_in_the_output_area(review, monkeypatch):
     assert "Traceback" in text and "the session broke" in text and "on_press" in text
     review.save_path.value = "mask.nrrd"
     review.accept_button.click()  # a user error: one line, no traceback
-    assert review.errors.outputs[-1]["text"] == "mask.nrrd: the corrected mask is saved as NIfTI; give a name ending in .nii or .nii.gz\n"
+    expected = "mask.nrrd: the corrected mask is saved as NIfTI; give a name ending in .nii or .nii.gz\n"
+    assert review.errors.outputs[-1]["text"] == expected
     assert not any(b.disabled for b in review.buttons)

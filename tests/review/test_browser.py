@@ -1,0 +1,44 @@
+"""The review widget in a real browser (slow): scripts/browser_check.py runs the review notebook in
+JupyterLab in headless Chromium, clicks the axial view and checks the click registered on the page and
+in the kernel. Skips cleanly where Chromium, Playwright or JupyterLab are not installed."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.notebooks.conftest import tiny_demo  # noqa: F401 - the shared session fixture
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "browser_check.py"
+MISSING = [what for what, absent in [
+    ("Playwright (pip install playwright, or medrl[browser])", importlib.util.find_spec("playwright") is None),
+    ("JupyterLab (pip install jupyterlab)", importlib.util.find_spec("jupyterlab") is None),
+    ("Chromium (apt-get install -y chromium)", not (shutil.which("chromium") or Path("/usr/bin/chromium").is_file())),
+] if absent]
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", header[16:24])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bool(MISSING), reason=f"needs {', '.join(MISSING)}")
+def test_a_click_in_the_browser_reaches_the_review_session(tiny_demo, tmp_path):  # noqa: F811
+    screenshot = tmp_path / "review_widget.png"
+    result = subprocess.run([sys.executable, str(SCRIPT), str(screenshot), "--checkpoint", str(tiny_demo / "medrl_demo.ckpt")],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout[: result.stdout.rindex("}") + 1])
+    assert report["summary_before"].startswith("actions: 0")
+    assert report["summary_after"].startswith("actions: 1 (1 click)")
+    assert report["action"]["kind"] == "click" and report["action"]["foreground"] is True
+    assert png_size(screenshot) == (1500, 1500)
