@@ -1,4 +1,4 @@
-"""Latency of one click-refinement on a 128³ region, beside one MONAI UNet forward on the same input.
+"""Latency of one click-refinement on 64³, 128³ and 256³ regions, beside one MONAI UNet forward on the same input.
 
 A click-refinement is what a clinician waits for after clicking: ``Refiner.refine`` with one new
 click — environment set-up (soft start, hint maps of all clicks, the click's label), the agents'
@@ -6,9 +6,9 @@ greedy step(s) with the policy in sliding windows, the clicked voxels fixed, the
 back. The policy has the architecture of ``configs/refiner_voxel.yaml`` (UNet channels
 16-32-64-128, 64³ windows, S = 1 step); the reference is one forward pass of MONAI
 ``UNet(channels=(16, 32, 64, 128), strides=(2, 2, 2))`` on the 128³ scan (one input channel, two
-outputs). Weights are random: they change neither time nor memory. Prints medians and the ratio.
+outputs). Weights are random: they change neither time nor memory. Prints a table of medians and ratios.
 
-Run:  python benchmarks/bench_click_latency.py [--size 128] [--repeats 5] [--threads 2] [--window 64]
+Run:  python benchmarks/bench_click_latency.py [--sizes 64 128 256] [--repeats 5] [--threads 2] [--window 64]
 """
 
 from __future__ import annotations
@@ -34,24 +34,14 @@ def refiner_voxel_checkpoint(window: int) -> dict:
     return checkpoint
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=128, help="edge of the cubic region in voxels")
-    parser.add_argument("--repeats", type=int, default=5, help="timed repetitions (median reported)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    parser.add_argument("--window", type=int, default=64, help="the policy's sliding-window edge")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-
-    size = args.size
+def measure(size: int, window: int, repeats: int, device: str) -> dict[str, float]:
+    """Median seconds of a click-refinement (overlap 0.25 and 0) and of a UNet forward on a size³ region."""
     grid = torch.stack(torch.meshgrid(*[torch.arange(size, dtype=torch.float32)] * 3, indexing="ij"))
     label = (grid - size / 2).pow(2).sum(0) <= (size / 4) ** 2
     initial = ((grid - size / 2 - 3).pow(2).sum(0) <= (size / 4.5) ** 2).to(torch.uint8)
     image = MetaTensor((label.float() + 0.3 * torch.randn(size, size, size))[None], affine=torch.eye(4, dtype=torch.float64))
 
-    checkpoint = refiner_voxel_checkpoint(args.window)
+    checkpoint = refiner_voxel_checkpoint(window)
     refiners = {overlap: Refiner(checkpoint, device=device, window_overlap=overlap) for overlap in (0.25, 0.0)}
     case = refiners[0.25].prepare(image)
     click = Click((size // 2, size // 2, size // 2 + size // 4 - 1), positive=True)
@@ -73,14 +63,27 @@ def main() -> None:
         unet(scan)
         sync()
 
-    medians = median_seconds({"0.25": click_refinement(0.25), "0.0": click_refinement(0.0), "unet": unet_forward},
-                             args.repeats)
-    print(f"region 1x{size}^3 on {device} ({torch.get_num_threads()} threads), median of {args.repeats}; "
-          f"policy in {args.window}^3 windows")
-    print(f"one MONAI UNet forward (16,32,64,128)           : {medians['unet']:.3f} s")
-    for overlap in ("0.25", "0.0"):
-        print(f"one click-refinement, window overlap {overlap:4s}      : {medians[overlap]:.3f} s   "
-              f"ratio {medians[overlap] / medians['unet']:.2f}")
+    return median_seconds({"0.25": click_refinement(0.25), "0.0": click_refinement(0.0), "unet": unet_forward}, repeats)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256], help="edges of the cubic regions in voxels")
+    parser.add_argument("--repeats", type=int, default=5, help="timed repetitions (median reported)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--window", type=int, default=64, help="the policy's sliding-window edge")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    print(f"{device}, {torch.get_num_threads()} threads, median of {args.repeats}; policy in {args.window}^3 windows; "
+          "UNet (16,32,64,128) forward for reference")
+    print(f"{'region':>8}  {'UNet forward':>12}  {'click, overlap 0.25':>20}  {'ratio':>6}  {'click, overlap 0':>17}  {'ratio':>6}")
+    for size in args.sizes:
+        medians = measure(size, args.window, args.repeats, device)
+        unet = medians["unet"]
+        print(f"{size:>7}³  {unet:>10.3f} s  {medians['0.25']:>18.3f} s  {medians['0.25'] / unet:>6.2f}  "
+              f"{medians['0.0']:>15.3f} s  {medians['0.0'] / unet:>6.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ Three agents are then compared on ``--held-out`` other new scans:
   so that gains from merely training longer are not credited to the feedback;
 - ``feedback``: ``medrl finetune --feedback STORE --data DATASET``, the same steps, the reviews mixed
   with the original dataset (``--no-replay``: the reviews alone; ``--anchor W``: the weight of the
-  anchor to the starting policy, default medrl finetune's).
+  anchor to the starting policy, default medrl finetune's; ``--target accepted``: the accepted masks
+  as labels instead of the painted voxels alone).
 
 Each starts from three kinds of masks: ``systematic`` (the segmenter's mask minus the superior cap:
 the corrected error), ``segmenter`` (the segmenter's mask as it is) and ``perturbed`` (the original
@@ -155,6 +156,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="each review's weight against a dataset case")
     parser.add_argument("--anchor", type=float, help="a2c.anchor_weight of the feedback run (default: medrl finetune's)")
     parser.add_argument("--no-replay", action="store_true", help="fine-tune on the reviews alone, without the dataset")
+    parser.add_argument("--target", choices=("corrections", "accepted"), default="corrections",
+                        help="what a review teaches: the marked voxels only, or the accepted mask as a label")
     parser.add_argument("--threads", type=int, help="torch threads (1 when other jobs share the cores)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -181,7 +184,8 @@ def main() -> None:
               f"(min {min(marked)}, max {max(marked)}) [{time.perf_counter() - clock:.0f} s]")
 
     common = ["--trainer.max_steps=" + str(args.steps), f"--seed_everything={args.seed}", *QUIET]
-    variant = ("alone" if args.no_replay else "replay") + ("" if args.anchor is None else f"_anchor{args.anchor:g}")
+    variant = ("alone" if args.no_replay else "replay") + ("" if args.anchor is None else f"_anchor{args.anchor:g}") \
+        + ("" if args.target == "corrections" else f"_{args.target}")
     checkpoints = {"base": base, "control": work / "control.ckpt", "feedback": work / f"feedback_{variant}.ckpt"}
     if not checkpoints["control"].is_file():
         run_finetune(base, store_folder, checkpoints["control"], dataset=str(dataset), overrides=[*common, "--data.feedback=null"])
@@ -189,7 +193,7 @@ def main() -> None:
     if not checkpoints["feedback"].is_file():
         anchor = [] if args.anchor is None else [f"--model.init_args.a2c.anchor_weight={args.anchor}"]
         run_finetune(base, store_folder, checkpoints["feedback"], dataset=None if args.no_replay else str(dataset),
-                     overrides=[*common, *anchor, f"--data.feedback_repeats={args.repeats}"])
+                     overrides=[*common, *anchor, f"--data.feedback_repeats={args.repeats}", f"--data.feedback_target={args.target}"])
         print(f"feedback ({variant}) fine-tuned [{time.perf_counter() - clock:.0f} s]")
 
     results = {name: evaluate(path, held_out, args.cap, args.seed) for name, path in checkpoints.items()}
