@@ -8,9 +8,15 @@ Every medrl checkpoint holds, besides Lightning's ``state_dict``, a ``"medrl"`` 
      "policy": {"architecture": {...}, "roi_size": [...], "prefix": "policy."} or None,
      "env": {...EnvConfig fields: action deltas, hint sigma, ...} or None,
      "agents": {"kind": "voxel" | "region", ...} or None,
-     "soft_start": [inside, outside] or None}
+     "soft_start": [inside, outside] or None,
+     "click_network": {"architecture": {...}, "roi_size": [...], "prefix": "net.",
+                       "encoding": {"hint_sigma_mm", "click_radius_mm", "previous"}, ...} or None}
 
-so that ``medrl predict --checkpoint X`` needs nothing else.
+so that ``medrl predict --checkpoint X`` needs nothing else. A supervised click network's checkpoint
+(:class:`medrl.training.click_network.ClickNetworkModule`) holds ``"click_network"`` and no ``"policy"``
+(``medrl evaluate`` runs it; ``medrl predict`` runs agents only); an agents' checkpoint the reverse.
+Checkpoints written before ``"click_network"`` existed lack that key; readers take
+``bundle.get("click_network")``, so they keep loading unchanged.
 """
 
 from __future__ import annotations
@@ -34,9 +40,9 @@ def preprocessing_of(module) -> dict | None:
 
 
 def inference_bundle(module) -> dict:
-    """Build the ``"medrl"`` checkpoint entry from a SegmenterModule or RefinerModule."""
+    """Build the ``"medrl"`` checkpoint entry from a SegmenterModule, RefinerModule or ClickNetworkModule."""
     bundle = {"format": BUNDLE_FORMAT, "medrl_version": __version__, "preprocessing": preprocessing_of(module),
-              "segmenter": None, "policy": None, "env": None, "agents": None, "soft_start": None}
+              "segmenter": None, "policy": None, "env": None, "agents": None, "soft_start": None, "click_network": None}
     bundle.update(module.bundle_parts())
     return bundle
 
