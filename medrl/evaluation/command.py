@@ -58,17 +58,21 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
         "evaluate", help="Dice-vs-clicks evaluation with the robot clinician: agents beside baselines, CSV/JSON/PNG",
         description="For each case, start from its 'initial' mask (else the segmenter's, or a seeded perturbation), "
         "then K robot-clinician interactions; after each, Dice, HD95 (mm) and NSD of every method: the 'initial' "
-        "baseline (starting mask kept), the --checkpoint agents and every --compare agents. Writes interactions.csv, "
+        "baseline (starting mask kept), the --checkpoint's method and every --compare checkpoint's: medrl's agents, or "
+        "a supervised click network trained with configs/click_network.yaml (recognised by its checkpoint). "
+        "Writes interactions.csv, "
         "cases.csv (NoC, AUC), summary.json (means, 95% CIs) and dice_vs_clicks.png into --output, and prints a table. "
         "Metrics are measured on the checkpoint's working grid (RAS, its spacing).",
     )
-    parser.add_argument("--checkpoint", required=True, help="main agents' checkpoint (its segmenter and preprocessing are used)")
+    parser.add_argument("--checkpoint", required=True,
+                        help="main checkpoint, agents or click network (its segmenter and preprocessing are used)")
     parser.add_argument("--data", required=True, help="dataset.json, dataset folder (imagesTr/labelsTr) or CSV; cases need labels")
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument("--interactions", type=int, default=d.interactions, help="K, robot interactions per case (default: %(default)s)")
-    parser.add_argument("--name", default=d.name, help="name of the main agents in reports (default: %(default)s)")
+    parser.add_argument("--name", default=d.name, help="name of the main checkpoint's method in reports (default: %(default)s)")
     parser.add_argument("--compare", action="append", metavar="NAME=CHECKPOINT",
-                        help="further agents to compare (repeatable), e.g. region=region.ckpt; same preprocessing as --checkpoint")
+                        help="further methods to compare (repeatable): agents (region=region.ckpt) or a supervised click network "
+                        "(supervised=click_network.ckpt); same preprocessing as --checkpoint")
     parser.add_argument("--section", default=d.section, help="dataset list to evaluate (default: %(default)s)")
     parser.add_argument("--start", choices=START_MODES, default=d.start,
                         help="starting masks: auto = the case's 'initial' mask, else the segmenter (default: %(default)s)")

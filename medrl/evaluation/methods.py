@@ -12,21 +12,23 @@ Built in:
   every refinement must beat;
 - :class:`RefinementAgents`: medrl's agents from a checkpoint (per-voxel or per-region, whichever the
   checkpoint holds), refining around each interaction's clicks exactly as ``medrl predict`` and the
-  review session do (:meth:`medrl.inference.refiner.Refiner.refine`).
+  review session do (:meth:`medrl.inference.refiner.Refiner.refine`);
+- :class:`ClickNetwork`: the supervised baseline, a DeepEdit-style click-refinement network
+  (:class:`medrl.training.click_network.ClickNetworkModule`) from its checkpoint.
 
-A new method (say a supervised click-refinement network) is one class::
+A new method is one class, e.g. one that only paints the clicked voxels::
 
-    class ClickNetwork:
-        name = "click-net"
-
-        def __init__(self, net):
-            self.net = net
+    class PaintClicks:
+        name = "paint-clicks"
 
         def start(self, case, initial):
             return initial.float()
 
         def interact(self, case, probability, previous_clicks, new_clicks):
-            return self.net.predict(case.data["image"], probability, [*previous_clicks, *new_clicks])
+            p = probability.clone()
+            for click in new_clicks:
+                p[click.index] = float(click.positive)
+            return p
 """
 
 from __future__ import annotations
@@ -37,7 +39,10 @@ import torch
 
 from medrl.env.clicks import Click
 from medrl.env.state import soft_start
+from medrl.errors import MedrlInputError
 from medrl.evaluation.cases import EvaluationCase
+from medrl.training.bundle import read_checkpoint, sub_state_dict
+from medrl.training.click_interactions import ClickEncoding, build_click_net, interact
 
 
 @runtime_checkable
@@ -115,4 +120,54 @@ class RefinementAgents:
                  new_clicks: Sequence[Click]) -> torch.Tensor:
         refined = self.refiner.refine(case.data, probability, list(new_clicks), steps=self.steps,
                                       previous_clicks=list(previous_clicks), resume=True)
+        return refined[0, 0]
+
+
+class ClickNetwork:
+    """A supervised click-refinement network (DeepEdit-style) of one checkpoint.
+
+    It starts from the starting mask itself; each interaction turns all clicks so far into hint maps on
+    the working grid (Gaussians in mm, as in training), runs the network on [image, previous, h+, h−]
+    in sliding windows of its training ``roi_size`` over the whole case, and sets every clicked voxel
+    to its click's label (:func:`medrl.training.click_interactions.interact`).
+
+    Args:
+        checkpoint: a checkpoint dict (:func:`medrl.training.bundle.read_checkpoint`) with a
+            ``"click_network"`` bundle entry.
+        name: the method's name in reports.
+        device: where the network's windows run (volumes stay on the CPU).
+        overlap: sliding-window overlap fraction.
+    """
+
+    def __init__(self, checkpoint: dict, name: str = "supervised", device: str | torch.device = "cpu",
+                 overlap: float = 0.25):
+        part = checkpoint["medrl"]["click_network"]
+        self.name, self.device, self.overlap = name, torch.device(device), overlap
+        self.net = build_click_net(**part["architecture"])
+        self.net.load_state_dict(sub_state_dict(checkpoint["state_dict"], part["prefix"]))
+        self.net.to(self.device).eval()
+        self.encoding = ClickEncoding(**part["encoding"])
+        self.roi_size = tuple(part["roi_size"])
+
+    @classmethod
+    def from_checkpoint(cls, path, name: str = "supervised", device: str | torch.device = "cpu", **kwargs) -> "ClickNetwork":
+        """Load a click network's checkpoint as data (weights only).
+
+        Raises:
+            MedrlInputError: unreadable or foreign file, or a checkpoint without a click network.
+        """
+        checkpoint = read_checkpoint(path, map_location="cpu")
+        if not checkpoint["medrl"].get("click_network"):
+            raise MedrlInputError(path, "checkpoint has no click network (train one with configs/click_network.yaml)")
+        return cls(checkpoint, name, device, **kwargs)
+
+    def start(self, case: EvaluationCase, initial: torch.Tensor) -> torch.Tensor:
+        return initial.float()
+
+    def interact(self, case: EvaluationCase, probability: torch.Tensor, previous_clicks: Sequence[Click],
+                 new_clicks: Sequence[Click]) -> torch.Tensor:
+        image = case.data["image"]
+        image = (image.as_tensor() if hasattr(image, "as_tensor") else torch.as_tensor(image)).float()[None]
+        refined = interact(self.net, image, probability.float()[None, None], [[*previous_clicks, *new_clicks]],
+                           [case.spacing], self.encoding, self.roi_size, self.overlap, window_device=self.device)
         return refined[0, 0]

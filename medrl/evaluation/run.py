@@ -2,7 +2,8 @@
 
 For each case of the chosen dataset section: read it onto the main checkpoint's working grid, pick its
 starting mask (:mod:`medrl.evaluation.starts`), then play K robot-clinician interactions with each
-method — the ``initial`` baseline, the main agents, and any agents to compare — from that same mask
+method — the ``initial`` baseline, the main checkpoint's method, and every checkpoint to compare (medrl's
+agents, or a supervised click network: each checkpoint says which it holds) — from that same mask
 and with the same robot seed, measuring Dice, HD95 and NSD after each interaction. Then write the
 CSV tables, the summary JSON and the Dice-vs-clicks plot into the output folder and print a table.
 
@@ -26,7 +27,7 @@ from medrl import __version__
 from medrl.data.datasets import load_dataset
 from medrl.errors import MedrlInputError
 from medrl.evaluation.cases import prepare_case, unique_names
-from medrl.evaluation.methods import KeepInitial, Method, RefinementAgents
+from medrl.evaluation.methods import ClickNetwork, KeepInitial, Method, RefinementAgents
 from medrl.evaluation.plot import plot_dice_curves
 from medrl.evaluation.protocol import play_robot_protocol
 from medrl.evaluation.reports import (
@@ -68,7 +69,8 @@ def load_refiners(settings: EvaluationSettings) -> dict[str, Refiner]:
     """The main and the compared checkpoints as Refiners, by method name, checked to share one working grid.
 
     Raises:
-        MedrlInputError: a checkpoint without agents, or with other preprocessing than the main one.
+        MedrlInputError: a checkpoint with neither agents nor a click network, or with other preprocessing
+            than the main one.
     """
     main = Refiner.from_checkpoint(settings.checkpoint, device=settings.device)
     if settings.foreground_labels is not None:
@@ -79,11 +81,27 @@ def load_refiners(settings: EvaluationSettings) -> dict[str, Refiner]:
         differences = _preprocessing_differences(refiners[name], main)
         if differences:
             raise MedrlInputError(path, f"preprocessing differs from {settings.checkpoint}'s ({differences}); "
-                                  "compared agents must share one working grid")
+                                  "compared methods must share one working grid")
     for name, refiner in refiners.items():
-        if refiner.policy is None:
-            raise MedrlInputError(refiner.source, f"checkpoint of method {name!r} has no refinement agents")
+        if method_kind(refiner) is None:
+            raise MedrlInputError(refiner.source, f"checkpoint of method {name!r} has neither refinement agents "
+                                  "nor a click network")
     return refiners
+
+
+def method_kind(refiner: Refiner) -> str | None:
+    """What a checkpoint holds: ``"voxel"`` / ``"region"`` agents, ``"click_network"`` (the supervised
+    baseline), or ``None`` (a segmenter alone)."""
+    if refiner.policy is not None:
+        return refiner.agents.get("kind", "voxel")
+    return "click_network" if refiner.bundle.get("click_network") else None
+
+
+def checkpoint_method(name: str, refiner: Refiner) -> Method:
+    """The evaluated method of one checkpoint: its agents, or its supervised click network."""
+    if method_kind(refiner) == "click_network":
+        return ClickNetwork.from_checkpoint(refiner.source, name, refiner.device)
+    return RefinementAgents(refiner, name)
 
 
 def _cases(settings: EvaluationSettings, has_segmenter: bool) -> list[tuple[dict, str, str]]:
@@ -99,9 +117,9 @@ def _cases(settings: EvaluationSettings, has_segmenter: bool) -> list[tuple[dict
 
 
 def run_methods(refiners: dict[str, Refiner], extra: Sequence[Method] = ()) -> list[Method]:
-    """The methods of a run, in report order: the ``initial`` baseline, the agents of every checkpoint,
-    then ``extra`` methods (e.g. a supervised click network), their names unique."""
-    methods = [KeepInitial(), *(RefinementAgents(refiner, name) for name, refiner in refiners.items()), *extra]
+    """The methods of a run, in report order: the ``initial`` baseline, the method of every checkpoint
+    (:func:`checkpoint_method`), then ``extra`` methods, their names unique."""
+    methods = [KeepInitial(), *(checkpoint_method(name, refiner) for name, refiner in refiners.items()), *extra]
     names = [method.name for method in methods]
     if len(set(names)) != len(names):
         raise MedrlInputError("methods", f"method names must be unique, got {', '.join(names)}")
@@ -135,7 +153,7 @@ def _document(settings: EvaluationSettings, refiners: dict[str, Refiner], method
         "settings": dataclasses.asdict(settings),
         "methods_evaluated": [method.name for method in methods],
         "checkpoints": {name: refiner.source for name, refiner in refiners.items()},
-        "agents": {name: refiner.agents.get("kind", "voxel") for name, refiner in refiners.items()},
+        "agents": {name: method_kind(refiner) for name, refiner in refiners.items()},
         "working_grid": {"orientation": "RAS", "preprocessing": dataclasses.asdict(main.preprocessing),
                          "foreground_labels": main.foreground_labels},
         "definitions": DEFINITIONS,
