@@ -75,7 +75,8 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path):
     assert checkpoint_step(last) == killed_at + 2
 
 
-@pytest.mark.parametrize("configs", [["segmenter"], ["refiner_voxel"], ["refiner_region"], ["refiner_voxel", "multinode"]])
+@pytest.mark.parametrize("configs", [["segmenter"], ["refiner_voxel"], ["refiner_region"], ["refiner_voxel", "multinode"],
+                                     ["click_network"], ["click_network_demo"]])
 def test_shipped_configs_parse(tmp_path, configs):
     """Every config in configs/ is valid for LightningCLI (checked with --print_config, no training)."""
     from tests.training.cli_run import REPO
