@@ -12,8 +12,9 @@ import torch
 from monai.data import MetaTensor
 from monai.losses import DiceCELoss
 
+from medrl.env.clicks import Click
 from medrl.errors import MedrlInputError
-from medrl.training.click_interactions import PartialDiceCELoss
+from medrl.training.click_interactions import ClickEncoding, PartialDiceCELoss, batch_hints, keep_clicked, network_input
 from medrl.training.click_network import KNOWN_KEY, ClickNetworkModule, batch_target
 from tests.agents.synthetic_volumes import synthetic_batch
 from tests.evaluation.conftest import one_torch_thread
@@ -91,6 +92,20 @@ def test_targets_from_labels_known_maps_and_corrections():
     del batch[KNOWN_KEY], batch["corrections"]
     target, known = batch_target(batch)
     assert known[0].all() and not known[1].any()
+
+
+@pytest.mark.parametrize("previous, expected", [("mask", [1.0, 0.0, 1.0]), ("probability", [0.7, 0.2, 0.5])])
+def test_the_previous_result_enters_as_its_mask_or_its_probability(previous, expected):
+    p = torch.tensor([0.7, 0.2, 0.5]).view(1, 1, 3, 1, 1)
+    click = Click((0, 0, 0), positive=False)
+    encoding = ClickEncoding(hint_sigma_mm=1.0, previous=previous)
+    hints = batch_hints([[click]], (3, 1, 1), [(2.0, 1.0, 1.0)], encoding)
+    inputs = network_input(torch.zeros_like(p), p, hints, encoding)
+    assert inputs.shape == (1, 4, 3, 1, 1)
+    assert inputs[0, 1].flatten().tolist() == pytest.approx(expected)
+    assert inputs[0, 2].sum() == 0  # no positive click
+    assert inputs[0, 3].flatten().tolist() == pytest.approx([1.0, math.exp(-2.0), math.exp(-8.0)])  # 0, 2, 4 mm away
+    assert keep_clicked(p, [[click]], [(2.0, 1.0, 1.0)], encoding).flatten().tolist() == pytest.approx([0.0, 0.2, 0.5])
 
 
 def _patch_batch(batch, has_label):
