@@ -1,19 +1,21 @@
 """Check the review widget in a real browser: JupyterLab in headless Chromium.
 
-    python scripts/browser_check.py review_widget.png [--checkpoint medrl_demo/medrl_demo.ckpt]
+    python scripts/browser_check.py review_widget.png [--checkpoint medrl_demo/medrl_demo.ckpt] [--ui notebook]
 
 What it does, in a fresh temporary folder (nothing in the checkout changes):
 
 1. without ``--checkpoint``, trains a tiny demo checkpoint (about 25 s on 2 CPU cores; its data too);
-2. starts ``jupyter lab`` on a free localhost port with a random token, with a copy of
-   ``notebooks/review_and_correct.ipynb``;
+2. starts ``jupyter lab`` (``--ui notebook``: Jupyter Notebook 7) on a free localhost port with a
+   random token, with a copy of ``notebooks/review_and_correct.ipynb``;
 3. opens it in Debian's Chromium (``/usr/bin/chromium``, headless, a fresh profile) driven by
    Playwright, and runs all cells from the Run menu;
 4. waits for the review widgets to render, then left-clicks the centre of the axial view of the last
    one ("your turn", in its default mode: positive click);
 5. checks that the click registered, on the page (the widget's summary line goes from ``actions: 0``
    to ``actions: 1 (1 click)``) and in the kernel (the session holds one positive click);
-6. saves a screenshot of the page with the widget at the given path.
+6. presses the widget's "paint" button and drags across the axial view: the page must show
+   ``actions: 2 (1 click, 1 stroke)`` and the kernel's session a stroke of several points;
+7. saves a screenshot of the page with the widget at the given path.
 
 Exit status: 0 the check passed, 1 it failed (the reason on stderr, the page then in
 ``<screenshot>.failed.png``), 2 it could not run (no Chromium,
@@ -45,6 +47,7 @@ LAB_SETTINGS = {  # quiet, deterministic JupyterLab: no news or update checks, e
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
 }
 WIDGET_VARIABLE = "your_review"  # the notebook's last widget ("your turn")
+UIS = {"lab": ("lab", "LabApp", "lab/tree/"), "notebook": ("notebook", "JupyterNotebookApp", "notebooks/")}  # command, app, URL
 
 
 class CheckFailed(Exception):
@@ -88,12 +91,14 @@ def write_lab_settings(folder: Path) -> Path:
     return folder
 
 
-def start_lab(workspace: Path, port: int, token: str, env: dict) -> subprocess.Popen:
-    """``jupyter lab`` serving ``workspace`` on 127.0.0.1:``port``; its log goes to ``workspace/lab.log``."""
-    command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+def start_lab(workspace: Path, port: int, token: str, env: dict, ui: str = "lab") -> subprocess.Popen:
+    """``jupyter lab`` (or ``jupyter notebook``) serving ``workspace`` on 127.0.0.1:``port``; its log goes
+    to ``workspace/lab.log``."""
+    name, app, _ = UIS[ui]
+    command = [sys.executable, "-m", "jupyter", name, "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
                "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={workspace}",
-               f"--LabApp.user_settings_dir={write_lab_settings(workspace / 'lab-settings')}",
-               f"--LabApp.workspaces_dir={workspace / 'lab-workspaces'}"]
+               f"--{app}.user_settings_dir={write_lab_settings(workspace / 'lab-settings')}",
+               f"--{app}.workspaces_dir={workspace / 'lab-workspaces'}"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")  # containers and CI often run as root; the server listens on localhost only
     log = open(workspace / "lab.log", "w")
@@ -188,11 +193,11 @@ def run_all_cells(page, port: int, token: str, seconds: float) -> None:
     sits idle with cells still unrun for 20 s (a lost request), Run All is pressed once more."""
     page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
     wait_for_one_idle_kernel(port, token)
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+    time.sleep(2.0)  # the page connects to the settled kernel
     run_all(page)
     deadline, stalled, retried = time.monotonic() + seconds, 0.0, False
     while time.monotonic() < deadline:
-        prompts = [p.strip() for p in page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()]
+        prompts = [p.strip() for p in page.locator(".jp-CodeCell .jp-InputPrompt").all_text_contents()]
         if prompts and all(p not in ("[ ]:", "[*]:", "") for p in prompts):
             return
         idle = "[*]:" not in prompts and api(port, token, "kernels")[0]["execution_state"] == "idle"
@@ -227,14 +232,24 @@ def summary_text(page) -> str:
     return texts[-1] if texts else ""
 
 
-def click_view_centre(page, canvas, box) -> tuple[float, float]:
+def page_point(canvas, box, fx: float, fy: float) -> tuple[float, float]:
+    """Page pixel at fractions (``fx``, ``fy``) across a view's ``box`` (from :meth:`ReviewWidget.view_box`)."""
     left, top, width, height = box
     bounds = canvas.bounding_box()
-    x, y = bounds["x"] + (left + width / 2) * bounds["width"], bounds["y"] + (top + height / 2) * bounds["height"]
-    page.mouse.move(x, y)
+    return bounds["x"] + (left + fx * width) * bounds["width"], bounds["y"] + (top + fy * height) * bounds["height"]
+
+
+def click_at(page, xy) -> None:
+    page.mouse.move(*xy)
     page.mouse.down()
     page.mouse.up()
-    return x, y
+
+
+def drag(page, start, end, steps: int = 12) -> None:
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=steps)
+    page.mouse.up()
 
 
 def wait_for_summary(page, prefix: str, seconds: float = 30) -> str:
@@ -247,7 +262,7 @@ def wait_for_summary(page, prefix: str, seconds: float = 30) -> str:
 
 
 # --------------------------------------------------------------------------------- main
-def check(screenshot: Path, chromium: str, checkpoint: Path | None, data: Path | None, workspace: Path) -> dict:
+def check(screenshot: Path, chromium: str, checkpoint: Path | None, data: Path | None, workspace: Path, ui: str = "lab") -> dict:
     from playwright.sync_api import sync_playwright
 
     if checkpoint is not None and not checkpoint.is_file():
@@ -259,7 +274,7 @@ def check(screenshot: Path, chromium: str, checkpoint: Path | None, data: Path |
            "MEDRL_REVIEW_WORK": str(workspace / "review_work"), "JUPYTER_RUNTIME_DIR": str(workspace / "runtime"),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     port, token = free_port(), secrets.token_hex(16)
-    lab = start_lab(workspace, port, token, env)
+    lab = start_lab(workspace, port, token, env, ui)
     try:
         wait_for_lab(lab, port, token)
         with sync_playwright() as playwright:
@@ -268,7 +283,8 @@ def check(screenshot: Path, chromium: str, checkpoint: Path | None, data: Path |
                 viewport={"width": 1500, "height": 1500})
             page = browser.new_page()
             try:
-                return _interact(page, screenshot, workspace, port, token)
+                return _interact(page, f"http://127.0.0.1:{port}/{UIS[ui][2]}{NOTEBOOK.name}?token={token}", screenshot,
+                                 workspace, port, token)
             except CheckFailed:
                 page.screenshot(path=str(screenshot.with_suffix(".failed.png")))  # what the page showed
                 raise
@@ -278,33 +294,63 @@ def check(screenshot: Path, chromium: str, checkpoint: Path | None, data: Path |
         stop_lab(lab, port, token)
 
 
-def _interact(page, screenshot: Path, workspace: Path, port: int, token: str) -> dict:
-    page.goto(f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK.name}?token={token}")
+def _interact(page, url: str, screenshot: Path, workspace: Path, port: int, token: str) -> dict:
+    page.goto(url)
     run_all_cells(page, port, token, seconds=float(os.environ.get("MEDRL_BROWSER_CHECK_SECONDS", 600)))
     check_no_errors(page)
     canvas = last_widget(page)
-    before = wait_for_summary(page, "actions: 0")
+    report = {"summary_before": wait_for_summary(page, "actions: 0")}
     client = kernel_client(workspace, port, token)
     try:
-        if kernel_value(client, f"{WIDGET_VARIABLE}.mode.value") != "positive":
-            raise CheckFailed("the widget is not in positive-click mode")
-        box = kernel_value(client, f"{WIDGET_VARIABLE}.view_box('axial')")
-        where = click_view_centre(page, canvas, box)
-        after = wait_for_summary(page, "actions: 1 (1 click)")
-        actions = kernel_value(client, f"[a.as_dict() | {{'kind': a.kind}} for a in {WIDGET_VARIABLE}.session.actions]")
+        report.update(_click_then_paint(page, canvas, client))
     finally:
         client.stop_channels()
-    if len(actions) != 1 or actions[0]["kind"] != "click" or not actions[0]["foreground"]:
-        raise CheckFailed(f"the kernel's session holds {actions}, not one positive click")
-    time.sleep(1.5)  # the redrawn frame with the click's marker
+    time.sleep(1.5)  # the redrawn frame with the click's marker and the stroke
+    _show_last_widget(page)
     screenshot.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(screenshot))
+    return {**report, "screenshot": str(screenshot)}
+
+
+def _click_then_paint(page, canvas, client) -> dict:
+    """One positive click at the axial view's centre, then (paint mode) one drag below it; each is
+    checked on the page and in the kernel."""
+    actions = f"[a.as_dict() | {{'kind': a.kind}} for a in {WIDGET_VARIABLE}.session.actions]"
+    if kernel_value(client, f"{WIDGET_VARIABLE}.mode.value") != "positive":
+        raise CheckFailed("the widget is not in positive-click mode")
+    box = kernel_value(client, f"{WIDGET_VARIABLE}.view_box('axial')")
+    click_at(page, page_point(canvas, box, 0.5, 0.5))
+    after_click = wait_for_summary(page, "actions: 1 (1 click)")
+    clicked = kernel_value(client, actions)
+    if len(clicked) != 1 or clicked[0]["kind"] != "click" or not clicked[0]["foreground"]:
+        raise CheckFailed(f"after the click the kernel's session holds {clicked}, not one positive click")
+
+    page.locator(".widget-toggle-button", has_text="paint").last.click()
+    wait_for_kernel(client, f"{WIDGET_VARIABLE}.mode.value", "paint")
+    drag(page, page_point(canvas, box, 0.25, 0.75), page_point(canvas, box, 0.75, 0.75))
+    after_drag = wait_for_summary(page, "actions: 2 (1 click, 1 stroke)")
+    painted = kernel_value(client, actions)
+    if len(painted) != 2 or painted[1]["kind"] != "stroke" or len(painted[1]["path"]) < 3:
+        raise CheckFailed(f"after the drag the kernel's session holds {painted}, not a click and a stroke")
+    return {"summary_after_click": after_click, "summary_after_drag": after_drag, "click": clicked[0],
+            "stroke_points": len(painted[1]["path"]), "stroke_radius_mm": painted[1]["radius_mm"]}
+
+
+def wait_for_kernel(client, expression: str, value, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if kernel_value(client, expression) == value:
+            return
+        time.sleep(0.5)
+    raise CheckFailed(f"{expression} did not become {value!r} in the kernel")
+
+
+def _show_last_widget(page) -> None:
+    """Scroll so the last cell and its widget fill the view (no sideways scroll)."""
     page.locator(".jp-CodeCell").last.scroll_into_view_if_needed()
     page.locator(".jp-CodeCell .jp-InputArea").last.evaluate("element => element.scrollIntoView({block: 'start'})")
     page.evaluate("document.querySelectorAll('.jp-OutputArea-output').forEach(element => { element.scrollLeft = 0; })")
     time.sleep(0.5)
-    page.screenshot(path=str(screenshot))
-    return {"summary_before": before, "summary_after": after, "clicked_at_page_px": [round(v) for v in where],
-            "action": actions[0], "screenshot": str(screenshot)}
 
 
 def main(argv=None) -> int:
@@ -313,6 +359,7 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint", type=Path, help="checkpoint for the notebook (default: train a tiny one)")
     parser.add_argument("--data", type=Path, help="demo data folder (default: data/ beside the checkpoint)")
     parser.add_argument("--chromium", help="Chromium executable (default: chromium on PATH, /usr/bin/chromium)")
+    parser.add_argument("--ui", choices=sorted(UIS), default="lab", help="JupyterLab (default) or Jupyter Notebook 7")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (JupyterLab's log) and print it")
     args = parser.parse_args(argv)
     try:
@@ -322,7 +369,8 @@ def main(argv=None) -> int:
         return 2
     workspace = Path(tempfile.mkdtemp(prefix="medrl-browser-check-"))
     try:
-        result = check(args.screenshot.resolve(), find_chromium(args.chromium), args.checkpoint, args.data, workspace)
+        result = check(args.screenshot.resolve(), find_chromium(args.chromium), args.checkpoint, args.data, workspace,
+                       args.ui)
     except CannotRun as problem:
         print(f"browser check: cannot run: {problem}", file=sys.stderr)
         return 2

@@ -226,8 +226,13 @@ class ReviewWidget:
 
     @guarded
     def on_move(self, event) -> None:
-        """Mouse moved: extend the stroke being drawn (only within the view it started in)."""
+        """Mouse moved: extend the stroke being drawn (only within the view it started in). A move
+        without the left button held means it was released outside the canvas: the stroke ends there."""
         if self._drag is None:
+            return
+        held = getattr(event, "buttons", None)
+        if held is not None and MouseButton.LEFT not in held:
+            self._finish_stroke()
             return
         v, voxel = self._event_voxel(event)
         if voxel is not None and v is self._drag[0] and voxel != self._drag[1][-1]:
@@ -237,14 +242,16 @@ class ReviewWidget:
     @guarded
     def on_release(self, event) -> None:
         """Left button up: the stroke drawn since the press becomes one session action."""
-        if self._drag is None or event.button != MouseButton.LEFT:
-            return
+        if self._drag is not None and event.button == MouseButton.LEFT:
+            self._finish_stroke()
+
+    def _finish_stroke(self) -> None:
         (v, points), self._drag = self._drag, None
         self.figure.show_stroke(None)
-        erase = self.mode.value == "erase"
-        self.session.stroke(points, self.brush_mm.value, erase=erase)
+        erase, radius = self.mode.value == "erase", round(self.brush_mm.value, 3)  # the browser's float, to the slider's step
+        self.session.stroke(points, radius, erase=erase)
         kind = "erase" if erase else "paint"
-        self.status.value = f"{kind} stroke of {len(points)} points, {self.brush_mm.value:g} mm ({v.name})"
+        self.status.value = f"{kind} stroke of {len(points)} points, {radius:g} mm ({v.name})"
         self.refresh()
 
     @guarded

@@ -1,6 +1,7 @@
 """The review widget in a real browser (slow): scripts/browser_check.py runs the review notebook in
-JupyterLab in headless Chromium, clicks the axial view and checks the click registered on the page and
-in the kernel. Skips cleanly where Chromium, Playwright or JupyterLab are not installed."""
+JupyterLab (and Jupyter Notebook 7 where installed) in headless Chromium, clicks the axial view, paints
+one drag, and checks both on the page and in the kernel. Skips cleanly where Chromium, Playwright or
+JupyterLab are not installed."""
 
 from __future__ import annotations
 
@@ -32,13 +33,17 @@ def png_size(path: Path) -> tuple[int, int]:
 
 @pytest.mark.slow
 @pytest.mark.skipif(bool(MISSING), reason=f"needs {', '.join(MISSING)}")
-def test_a_click_in_the_browser_reaches_the_review_session(tiny_demo, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("ui", ["lab", pytest.param("notebook", marks=pytest.mark.skipif(
+    importlib.util.find_spec("notebook") is None, reason="needs Jupyter Notebook 7 (pip install notebook)"))])
+def test_a_click_and_a_drag_in_the_browser_reach_the_review_session(tiny_demo, tmp_path, ui):  # noqa: F811
     screenshot = tmp_path / "review_widget.png"
-    result = subprocess.run([sys.executable, str(SCRIPT), str(screenshot), "--checkpoint", str(tiny_demo / "medrl_demo.ckpt")],
-                            capture_output=True, text=True, timeout=900)
+    result = subprocess.run([sys.executable, str(SCRIPT), str(screenshot), "--checkpoint", str(tiny_demo / "medrl_demo.ckpt"),
+                             "--ui", ui], capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout[: result.stdout.rindex("}") + 1])
     assert report["summary_before"].startswith("actions: 0")
-    assert report["summary_after"].startswith("actions: 1 (1 click)")
-    assert report["action"]["kind"] == "click" and report["action"]["foreground"] is True
+    assert report["summary_after_click"].startswith("actions: 1 (1 click)")
+    assert report["click"]["kind"] == "click" and report["click"]["foreground"] is True
+    assert report["summary_after_drag"].startswith("actions: 2 (1 click, 1 stroke)")
+    assert report["stroke_points"] >= 3 and report["stroke_radius_mm"] == 5.0
     assert png_size(screenshot) == (1500, 1500)

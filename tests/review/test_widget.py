@@ -181,6 +181,19 @@ def test_a_drag_paints_one_stroke_that_one_undo_removes(review):
     assert session.actions == [action] and all(session.mask()[p] == 1 for p in path)
 
 
+def test_a_button_released_outside_the_canvas_still_ends_the_stroke(review):
+    review.mode.value = "paint"
+    path = [(30, 2, 16), (36, 6, 16)]
+    _on_slices(review, path[0])
+    xys = [_browser_xy(review, "axial", v) for v in path]
+    _mouse(review, "button_press", xys[0], 1)
+    _mouse(review, "motion_notify", xys[1], 1)
+    _mouse(review, "motion_notify", (xys[1][0] + 3, xys[1][1]), 0)  # back over the canvas, no button held
+    assert [a.path for a in review.session.actions] == [tuple(path)]
+    _mouse(review, "motion_notify", xys[0], 0)  # plain moves change nothing
+    assert len(review.session.actions) == 1
+
+
 def test_an_erase_drag_in_the_coronal_view_clears_voxels(review):
     session = review.session
     review.mode.value = "erase"
