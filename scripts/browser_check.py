@@ -15,7 +15,9 @@ What it does, in a fresh temporary folder (nothing in the checkout changes):
    to ``actions: 1 (1 click)``) and in the kernel (the session holds one positive click);
 6. presses the widget's "paint" button and drags across the axial view: the page must show
    ``actions: 2 (1 click, 1 stroke)`` and the kernel's session a stroke of several points;
-7. saves a screenshot of the page with the widget at the given path.
+7. presses "Refine" (the status line reports the agents' run, the summary ``0 not yet refined``) and
+   saves a screenshot of the page with the widget at the given path;
+8. presses "Accept & save": the review is recorded and the corrected mask written.
 
 Exit status: 0 the check passed, 1 it failed (the reason on stderr, the page then in
 ``<screenshot>.failed.png``), 2 it could not run (no Chromium,
@@ -303,13 +305,51 @@ def _interact(page, url: str, screenshot: Path, workspace: Path, port: int, toke
     client = kernel_client(workspace, port, token)
     try:
         report.update(_click_then_paint(page, canvas, client))
+        report.update(_refine(page, client))
+        time.sleep(1.5)  # the redrawn frame with the refined mask
+        _show_last_widget(page)
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(screenshot))
+        report.update(_accept(page, client))
     finally:
         client.stop_channels()
-    time.sleep(1.5)  # the redrawn frame with the click's marker and the stroke
-    _show_last_widget(page)
-    screenshot.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(screenshot))
     return {**report, "screenshot": str(screenshot)}
+
+
+def press(page, label: str) -> None:
+    """Click the last widget's button called ``label``."""
+    page.locator("button.jupyter-button", has_text=label).last.click()
+
+
+def _refine(page, client) -> dict:
+    """Press Refine: the agents run (status line), and the session counts every action as refined."""
+    press(page, "Refine")
+    status = wait_for_text(page, "refined in")
+    summary = wait_for_summary(page, "actions: 2 (1 click, 1 stroke) · 0 not yet refined")
+    if kernel_value(client, f"{WIDGET_VARIABLE}.session.refined_upto") != 2:
+        raise CheckFailed("after Refine the kernel's session has not refined both actions")
+    return {"status_after_refine": status, "summary_after_refine": summary}
+
+
+def _accept(page, client) -> dict:
+    """Press Accept & save: the review is recorded and the mask written where "save to" says."""
+    press(page, "Accept & save")
+    status = wait_for_text(page, "accepted: review")
+    saved = kernel_value(client, f"str({WIDGET_VARIABLE}.session.saved_to)")
+    if not Path(saved).is_file() or kernel_value(client, f"{WIDGET_VARIABLE}.session.record is not None") is not True:
+        raise CheckFailed(f"after Accept & save there is no record or no mask at {saved}")
+    return {"status_after_accept": status, "saved_mask": saved}
+
+
+def wait_for_text(page, prefix: str, seconds: float = 120) -> str:
+    """The text of the last widget label starting with ``prefix``, once there is one."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        texts = [t for t in page.locator(".widget-label").all_text_contents() if t.startswith(prefix)]
+        if texts:
+            return texts[-1]
+        time.sleep(0.5)
+    raise CheckFailed(f"no line starting {prefix!r} appeared within {seconds:.0f} s")
 
 
 def _click_then_paint(page, canvas, client) -> dict:

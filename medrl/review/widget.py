@@ -276,7 +276,7 @@ class ReviewWidget:
         self.status.value = "the agents are refining the mask ..."
         start = time.perf_counter()
         self.session.refine(progress=self._on_progress)
-        self.status.value = f"refined in {time.perf_counter() - start:.1f} s"
+        self.status.value = f"refined in {time.perf_counter() - start:.2f} s"
         self.refresh()
 
     def _on_progress(self, done: int, total: int) -> None:

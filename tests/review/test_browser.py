@@ -1,7 +1,7 @@
 """The review widget in a real browser (slow): scripts/browser_check.py runs the review notebook in
 JupyterLab (and Jupyter Notebook 7 where installed) in headless Chromium, clicks the axial view, paints
-one drag, and checks both on the page and in the kernel. Skips cleanly where Chromium, Playwright or
-JupyterLab are not installed."""
+one drag, presses Refine and Accept & save, and checks each on the page and in the kernel. Skips
+cleanly where Chromium, Playwright or JupyterLab are not installed."""
 
 from __future__ import annotations
 
@@ -46,4 +46,6 @@ def test_a_click_and_a_drag_in_the_browser_reach_the_review_session(tiny_demo, t
     assert report["click"]["kind"] == "click" and report["click"]["foreground"] is True
     assert report["summary_after_drag"].startswith("actions: 2 (1 click, 1 stroke)")
     assert report["stroke_points"] >= 3 and report["stroke_radius_mm"] == 5.0
+    assert report["status_after_refine"].startswith("refined in") and "0 not yet refined" in report["summary_after_refine"]
+    assert report["status_after_accept"].startswith("accepted: review") and Path(report["saved_mask"]).name.endswith(".nii.gz")
     assert png_size(screenshot) == (1500, 1500)
