@@ -35,7 +35,7 @@ import torch
 
 from medrl.env.state import MASK_THRESHOLD, to_mask
 from medrl.errors import MedrlInputError
-from medrl.training.bundle import read_checkpoint, sub_state_dict
+from medrl.training.bundle import read_checkpoint
 from medrl.training.click_interactions import (
     ClickEncoding,
     LossTerms,
@@ -49,8 +49,8 @@ from medrl.training.click_interactions import (
     robot_round,
     training_target,
 )
+from medrl.training.frozen_segmenter import load_frozen_segmenter, with_segmenter_masks
 from medrl.training.refiner import batch_spacings, corrections_of, label_validity
-from medrl.training.segmenter import build_segmenter_net, segment_probability
 
 KNOWN_KEY = "known"
 """Optional batch entry (B, 1, X, Y, Z) {0, 1}: where the patch's label is known (partial labels)."""
@@ -146,13 +146,7 @@ class ClickNetworkModule(pl.LightningModule):
         check_divisible("model.roi_size", h.roi_size, h.strides)
 
     def _load_segmenter(self, path: str) -> None:
-        checkpoint = read_checkpoint(path)
-        if not checkpoint["medrl"].get("segmenter"):
-            raise MedrlInputError(path, "segmenter_checkpoint has no segmenter")
-        self.segmenter_bundle = checkpoint["medrl"]["segmenter"]
-        self.segmenter = build_segmenter_net(**self.segmenter_bundle["architecture"])
-        self.segmenter.load_state_dict(sub_state_dict(checkpoint["state_dict"], self.segmenter_bundle["prefix"]))
-        self.segmenter.requires_grad_(False).eval()
+        self.segmenter, self.segmenter_bundle = load_frozen_segmenter(read_checkpoint(path), path)
 
     def train(self, mode: bool = True) -> "ClickNetworkModule":
         """Switch the network's mode; the frozen segmenter always stays in evaluation mode."""
@@ -166,15 +160,8 @@ class ClickNetworkModule(pl.LightningModule):
                        from_review: torch.Tensor | None = None) -> torch.Tensor:
         """(B, 1, X, Y, Z) float32 {0, 1} starting masks: ``given``, replaced by the segmenter's mask for
         the first ``fraction`` of the patches that are not from a review (none without a segmenter)."""
-        masks = given.float().clone()
-        candidates = torch.arange(image.shape[0]) if from_review is None else torch.nonzero(~from_review.cpu().bool())[:, 0]
-        chosen = candidates[: int(round(fraction * len(candidates)))] if self.segmenter is not None else candidates[:0]
-        if len(chosen):
-            chosen = chosen.to(image.device)
-            with torch.no_grad():
-                probability = segment_probability(self.segmenter, image[chosen], self.segmenter_bundle["roi_size"])
-            masks[chosen] = to_mask(probability).float()
-        return masks
+        roi = self.segmenter_bundle["roi_size"] if self.segmenter_bundle else None
+        return with_segmenter_masks(self.segmenter, roi, image, given.float(), fraction, from_review)
 
     # ------------------------------------------------------------------------------------ training
     def episode_loss(self, image: torch.Tensor, start: torch.Tensor, target: torch.Tensor, known: torch.Tensor,

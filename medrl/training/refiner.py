@@ -34,7 +34,7 @@ from medrl.env.state import soft_start
 from medrl.errors import MedrlInputError
 from medrl.training.bundle import read_checkpoint, sub_state_dict
 from medrl.training.episode import start_episode
-from medrl.training.segmenter import build_segmenter_net, segment_probability
+from medrl.training.frozen_segmenter import load_frozen_segmenter, with_segmenter_masks
 
 AGENT_KINDS = ("voxel", "region")
 
@@ -129,7 +129,7 @@ class RefinerModule(pl.LightningModule):
                                      num_res_units=policy_res_units, reward_map_kernel=reward_map_kernel)
         self.segmenter, self.segmenter_bundle = None, None
         if segmenter_checkpoint:
-            self._load_segmenter(read_checkpoint(segmenter_checkpoint))
+            self._load_segmenter(read_checkpoint(segmenter_checkpoint), segmenter_checkpoint)
         if init_from:
             self._start_from(init_from, keep_segmenter=bool(segmenter_checkpoint))
         self.reference = None
@@ -148,13 +148,10 @@ class RefinerModule(pl.LightningModule):
         except RuntimeError as error:
             raise MedrlInputError(path, f"its policy does not fit this architecture ({str(error).splitlines()[0]})") from None
         if not keep_segmenter and checkpoint["medrl"].get("segmenter"):
-            self._load_segmenter(checkpoint)
+            self._load_segmenter(checkpoint, path)
 
-    def _load_segmenter(self, checkpoint: dict) -> None:
-        self.segmenter_bundle = checkpoint["medrl"]["segmenter"]
-        self.segmenter = build_segmenter_net(**self.segmenter_bundle["architecture"])
-        self.segmenter.load_state_dict(sub_state_dict(checkpoint["state_dict"], self.segmenter_bundle["prefix"]))
-        self.segmenter.requires_grad_(False).eval()
+    def _load_segmenter(self, checkpoint: dict, source: str) -> None:
+        self.segmenter, self.segmenter_bundle = load_frozen_segmenter(checkpoint, source)
 
     def train(self, mode: bool = True) -> "RefinerModule":
         """Switch the policy's mode; the frozen segmenter and reference always stay in evaluation mode."""
@@ -169,15 +166,8 @@ class RefinerModule(pl.LightningModule):
                       from_review: torch.Tensor | None = None) -> torch.Tensor:
         """(B, 1, X, Y, Z) uint8 starting masks: ``given`` (perturbed labels, dataset or review masks),
         replaced by the segmenter's for the first ``fraction`` of the patches not from a review."""
-        masks = given.clone()
-        candidates = torch.arange(image.shape[0]) if from_review is None else torch.nonzero(~from_review.cpu().bool())[:, 0]
-        chosen = candidates[: int(round(fraction * len(candidates)))] if self.segmenter is not None else candidates[:0]
-        if len(chosen):
-            chosen = chosen.to(image.device)
-            with torch.no_grad():
-                probability = segment_probability(self.segmenter, image[chosen], self.segmenter_bundle["roi_size"])
-            masks[chosen] = (probability >= 0.5).to(masks.dtype)
-        return masks
+        roi = self.segmenter_bundle["roi_size"] if self.segmenter_bundle else None
+        return with_segmenter_masks(self.segmenter, roi, image, given, fraction, from_review)
 
     def make_env(self, batch: dict, initial: torch.Tensor) -> RefinementEnv:
         """A reset environment for the batch, starting from ``initial`` masks by the soft start; the
