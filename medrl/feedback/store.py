@@ -96,7 +96,7 @@ class FeedbackStore:
     """
 
     def __init__(self, folder: str | os.PathLike):
-        self.folder = Path(folder)
+        self.folder = Path(folder).resolve()
         if self.folder.exists() and not self.folder.is_dir():
             raise MedrlInputError(self.folder, "a feedback store must be a folder")
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -83,3 +83,10 @@ def test_autosaved_work_survives_a_killed_process(tmp_path):
     assert store.recover("s1") == {"clicks": [{"position": [1, 2, 3], "positive": True}]}
     store.close_session("s1")
     assert store.open_sessions() == [] and store.recover("s1") is None
+
+
+def test_a_store_opened_on_a_relative_folder_records_absolute_paths(tmp_path, monkeypatch):
+    scan, label, affine = _scan(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    record = FeedbackStore("store").add_review(scan, "dr_a", {"accepted": label}, affine, [])
+    assert record.accepted_path.startswith(str(tmp_path)) and read_scan(record.accepted_path, kind="label").shape[1:] == label.shape
