@@ -32,14 +32,13 @@ import torch
 from medrl.data.atomic import refuse_to_overwrite
 from medrl.data.writers import NIFTI_SUFFIXES, write_mask
 from medrl.env.clicks import Click
+from medrl.env.feedback import MARKED_BACKGROUND, MARKED_FOREGROUND
 from medrl.env.state import soft_start, to_mask
 from medrl.errors import MedrlInputError
 from medrl.feedback.store import FeedbackStore, ReviewRecord
 from medrl.inference.refiner import Refiner
 from medrl.review.brush import densify, footprint, thin
 from medrl.review.display_image import raw_on_working_grid
-
-UNTOUCHED, MARKED_BACKGROUND, MARKED_FOREGROUND = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -90,10 +89,13 @@ class ReviewSession:
         store: where ``accept`` records the review and where work in progress is autosaved.
         reviewer: who reviews.
         session_id: name of the autosave (default: a new random one).
+        undo_limit: undo steps kept; each holds a float32 copy of the working-grid probabilities
+            (about 50 MB for 256×256×200 voxels), so the oldest are dropped beyond this.
     """
 
     def __init__(self, refiner: Refiner, scan: str | os.PathLike, mask: str | os.PathLike | None = None,
-                 store: FeedbackStore | None = None, reviewer: str = "unknown", session_id: str | None = None):
+                 store: FeedbackStore | None = None, reviewer: str = "unknown", session_id: str | None = None,
+                 undo_limit: int = 30):
         self.refiner, self.scan, self.mask_path = refiner, os.fspath(scan), None if mask is None else os.fspath(mask)
         self.store, self.reviewer = store, reviewer
         self.session_id = session_id or uuid.uuid4().hex
@@ -109,6 +111,7 @@ class ReviewSession:
         self._display: np.ndarray | None = None
         self._undo: list[tuple] = []
         self._redo: list[tuple] = []
+        self.undo_limit = max(1, int(undo_limit))
 
     @classmethod
     def resume(cls, refiner: Refiner, store: FeedbackStore, session_id: str) -> "ReviewSession":
@@ -290,6 +293,7 @@ class ReviewSession:
 
     def _checkpoint(self) -> None:
         self._undo.append(self._state())
+        del self._undo[: -self.undo_limit]
         self._redo.clear()
 
     def _swap(self, source: list, target: list) -> bool:

@@ -222,3 +222,11 @@ def test_an_accepted_session_refuses_further_changes(checkpoint, scene_files, tm
         with pytest.raises(MedrlInputError, match=f"accepted \\(review {record.id}\\)"):
             change()
     assert len(FeedbackStore(tmp_path / "store").reviews()) == 1 and len(session.actions) == 1
+
+
+def test_undo_history_is_bounded(checkpoint, scene_files, tmp_path):
+    session = _session(checkpoint, scene_files, tmp_path, undo_limit=2)
+    for z in (10, 11, 12):
+        session.click((20, 20, z), positive=True)
+    assert session.undo() and session.undo() and not session.undo()  # the oldest step was dropped
+    assert len(session.actions) == 1
