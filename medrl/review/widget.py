@@ -171,7 +171,7 @@ class ReviewWidget:
         for action in self.session.actions:
             if action.kind == "click" and action.index[v.fixed] == index:
                 marks[action.foreground].append(voxel_to_display(v, action.index, shape))
-        title = f"{v.name}  {index + 1}/{shape[v.fixed]}"
+        title = f"{v.name}  {index} of 0–{shape[v.fixed] - 1}"  # the slider's voxel index
         self.figure.show_slice(v.name, slice_2d(self.image, v, index), slice_2d(self._mask, v, index),
                                self.opacity.value, title, marks[True], marks[False])
 
