@@ -123,7 +123,10 @@ class RefinerModule(pl.LightningModule):
             raise ValueError(f"agents must be one of {AGENT_KINDS}, got {agents!r}")
         self.env_config, self.a2c_config = _as(EnvConfig, env), _as(A2CConfig, a2c)
         arguments = {k: v for k, v in locals().items() if k not in ("self", "__class__", "env", "a2c")}
-        self.save_hyperparameters({**arguments, "env": dataclasses.asdict(self.env_config), "a2c": dataclasses.asdict(self.a2c_config)})
+        # plain types only (the checkpoint loads with weights_only=True); the class path lets
+        # `medrl validate/test/fit --ckpt_path FILE` rebuild this module from the checkpoint's settings
+        self.save_hyperparameters({**arguments, "env": dataclasses.asdict(self.env_config), "a2c": dataclasses.asdict(self.a2c_config),
+                                   "_class_path": f"{type(self).__module__}.{type(self).__qualname__}"})
         self.automatic_optimization = False
         self.policy = PolicyValueNet(len(self.env_config.deltas), channels=policy_channels, strides=policy_strides,
                                      num_res_units=policy_res_units, reward_map_kernel=reward_map_kernel)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from medrl.training.bundle import read_checkpoint
-from tests.training.cli_run import checkpoint_step, environment, fit_command, run_fit
+from tests.training.cli_run import REPO, TINY, checkpoint_step, environment, fit_command, run_fit
 
 CHECKPOINTS = "medrl_runs/demo/checkpoints"
 
@@ -31,6 +31,13 @@ def test_fit_writes_a_checkpoint_that_inference_can_load(tmp_path):
     saved_configs = list((tmp_path / "medrl_runs" / "demo").rglob("config.yaml"))
     assert saved_configs and "policy_channels" in saved_configs[0].read_text()  # the resolved config is kept
     assert (tmp_path / "medrl_runs" / "demo_data" / "dataset.json").is_file()  # demo data made on first use
+
+    # validate from the checkpoint file: LightningCLI rebuilds the module from the checkpoint's settings
+    validate = [sys.executable, "-m", "medrl.cli", "validate", "--config", str(REPO / "configs" / "demo.yaml"), *TINY,
+                f"--ckpt_path={tmp_path / CHECKPOINTS / 'last.ckpt'}"]
+    result = subprocess.run(validate, cwd=tmp_path, env=environment(), capture_output=True, encoding="utf-8", errors="replace")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "val/dice_gain" in result.stdout
 
 
 def test_ddp_on_two_cpu_processes(tmp_path):
@@ -79,8 +86,6 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path):
                                      ["click_network"], ["click_network_demo"]])
 def test_shipped_configs_parse(tmp_path, configs):
     """Every config in configs/ is valid for LightningCLI (checked with --print_config, no training)."""
-    from tests.training.cli_run import REPO
-
     command = [sys.executable, "-m", "medrl.cli", "fit", "--print_config"]
     for name in configs:
         command += ["--config", str(REPO / "configs" / f"{name}.yaml")]
