@@ -49,6 +49,7 @@ from medrl.training.click_interactions import (
     robot_round,
     training_target,
 )
+from medrl.training.episode import case_seed
 from medrl.training.frozen_segmenter import load_frozen_segmenter, with_segmenter_masks
 from medrl.training.refiner import batch_spacings, corrections_of, label_validity
 
@@ -244,7 +245,7 @@ class ClickNetworkModule(pl.LightningModule):
             starts["val_segmenter"] = self.starting_masks(image, starts["val"], fraction=1.0)
         for prefix, start in starts.items():
             dice = self.robot_protocol(image, start, label, batch_spacings(batch["image"]), self.hparams.val_interactions,
-                                       seed=batch_idx)
+                                       seed=case_seed(batch, default=batch_idx))
             for k, value in enumerate(dice):
                 self.log(f"{prefix}/dice_{k}", value.mean(), sync_dist=True, batch_size=image.shape[0])
             self.log(f"{prefix}/dice_gain", (dice[-1] - dice[0]).mean(), sync_dist=True, prog_bar=prefix == "val",

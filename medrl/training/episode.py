@@ -48,3 +48,11 @@ def start_episode(
     env.reset(image, p0, label=label, label_valid=label_valid, spacing=list(spacings), regions=regions, seed=seed,
               corrections=corrections)
     return env
+
+
+def case_seed(batch: dict, default: int = 0) -> int:
+    """The robot clinician's seed for a validation or test batch of one case: the case's own
+    ``perturbation_seed`` (fixed per case by the DataModule), so that validation plays the same clicks
+    whatever the number of processes and the order of the cases; ``default`` without one."""
+    seed = batch.get("perturbation_seed")
+    return default if seed is None else int(torch.as_tensor(seed).flatten()[0])

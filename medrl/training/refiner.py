@@ -33,7 +33,7 @@ from medrl.env.environment import EnvConfig, RefinementEnv
 from medrl.env.state import soft_start
 from medrl.errors import MedrlInputError
 from medrl.training.bundle import read_checkpoint, sub_state_dict
-from medrl.training.episode import start_episode
+from medrl.training.episode import case_seed, start_episode
 from medrl.training.frozen_segmenter import load_frozen_segmenter, with_segmenter_masks
 
 AGENT_KINDS = ("voxel", "region")
@@ -172,16 +172,17 @@ class RefinerModule(pl.LightningModule):
         roi = self.segmenter_bundle["roi_size"] if self.segmenter_bundle else None
         return with_segmenter_masks(self.segmenter, roi, image, given, fraction, from_review)
 
-    def make_env(self, batch: dict, initial: torch.Tensor) -> RefinementEnv:
+    def make_env(self, batch: dict, initial: torch.Tensor, seed: int | None = None) -> RefinementEnv:
         """A reset environment for the batch, starting from ``initial`` masks by the soft start; the
-        batch's ``has_label`` and ``corrections`` (when present) decide where the target is known."""
+        batch's ``has_label`` and ``corrections`` (when present) decide where the target is known.
+        ``seed``: the robot clinician's (default: drawn from torch's random stream)."""
         h = self.hparams
         label = batch["label"].as_tensor().float()
         return start_episode(
             self.env_config, batch["image"].as_tensor(), soft_start(initial, *h.soft_start), batch_spacings(batch["image"]),
             label=label, label_valid=label_validity(batch.get("has_label"), label), corrections=corrections_of(batch),
             agents=h.agents, region_method=h.region_method, region_size_mm=h.region_size_mm,
-            seed=int(torch.randint(0, 2**31 - 1, ()).item()),
+            seed=int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else seed,
         )
 
     # -------------------------------------------------------------------------------- training
@@ -217,7 +218,7 @@ class RefinerModule(pl.LightningModule):
     # ------------------------------------------------------------------------------ validation
     def robot_protocol(self, batch: dict, initial: torch.Tensor, interactions: int) -> torch.Tensor:
         """(K + 1, B) Dice: of the initial mask, then after each interaction, greedy actions."""
-        env = self.make_env(batch, initial)
+        env = self.make_env(batch, initial, seed=case_seed(batch))
         dice = [env.dice()]
         windowed = SlidingWindowPolicy(self.policy, self.hparams.roi_size)
         with torch.no_grad():
