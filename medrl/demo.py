@@ -3,9 +3,10 @@
 1. writes the synthetic CT-like dataset (three orientations, anisotropic spacing) and the MNI152
    real-MRI case (nilearn's template and its white-matter map) into ``OUTPUT/data``;
 2. trains the initial segmenter (Dice + CE) and then the refinement agents (warm start, then A2C);
-3. plays the robot-user protocol (5 interactions) on held-out cases: synthetic test cases start
-   from the segmenter's mask, the MNI152 case from a seeded perturbation of its white-matter mask
-   (the segmenter never saw MR), and prints Dice per interaction for medrl beside "initial mask kept";
+3. plays the robot-user protocol (5 interactions) on held-out cases: each synthetic test case twice,
+   from the segmenter's mask and from a seeded perturbation of its label (a worse start, as from a
+   weaker model), the MNI152 case from a seeded perturbation of its white-matter mask (the segmenter
+   never saw MR), and prints Dice per interaction for medrl beside "initial mask kept";
 4. writes ``OUTPUT/medrl_demo.ckpt`` (everything ``medrl predict`` needs), ``OUTPUT/dice_vs_clicks.png``,
    ``OUTPUT/results.json`` and example masks on each scan's own grid in ``OUTPUT/examples/``.
 """
@@ -122,9 +123,10 @@ def _evaluate_case(refiner: Refiner, case: dict, start: str, settings: DemoSetti
         initial = torch.from_numpy(mask)
     result = robot_user_protocol(refiner, data, initial, settings.interactions, seed=settings.seed + index)
     name = Path(case["image"]).name.split(".")[0]
+    prefix = f"{name}_perturbed" if start == "perturbed" and case.get("modality") != "MR" else name
     for tag, volume in (("initial", initial), ("refined", result.probability >= 0.5)):
         back = refiner.to_input_grid(data, torch.as_tensor(volume).reshape(data["image"].shape))
-        write_mask(back[0].numpy(), np.asarray(back.affine), examples / f"{name}_{tag}.nii.gz", overwrite=True,
+        write_mask(back[0].numpy(), np.asarray(back.affine), examples / f"{prefix}_{tag}.nii.gz", overwrite=True,
                    inputs=(case["image"], case["label"]))
     return {"case": name, "start": start, "orientation": case.get("orientation", ""), "dice": result.dice.tolist()}
 
@@ -132,7 +134,7 @@ def _evaluate_case(refiner: Refiner, case: dict, start: str, settings: DemoSetti
 def evaluate(checkpoint: Path, output: Path, settings: DemoSettings) -> list[dict]:
     """Robot-user protocol on the held-out synthetic cases and the MNI152 case."""
     dataset = output / "data" / "dataset.json"
-    jobs = [("synthetic", case, "segmenter") for case in load_dataset(dataset, "test")]
+    jobs = [("synthetic", case, start) for start in ("segmenter", "perturbed") for case in load_dataset(dataset, "test")]
     jobs += [("mni152", case, "perturbed") for case in load_dataset(dataset, "test_mr")]
     refiners = {"synthetic": Refiner.from_checkpoint(checkpoint),
                 "mni152": Refiner.from_checkpoint(checkpoint, override_preprocessing=Preprocessing(intensity="mr"))}
@@ -143,29 +145,34 @@ def evaluate(checkpoint: Path, output: Path, settings: DemoSettings) -> list[dic
     return rows
 
 
+def _groups(rows: list[dict]) -> dict[tuple[str, str], np.ndarray]:
+    """(group, start) -> (cases, K + 1) Dice, in the order of ``rows``."""
+    keys = dict.fromkeys((row["group"], row["start"]) for row in rows)
+    return {key: np.array([row["dice"] for row in rows if (row["group"], row["start"]) == key]) for key in keys}
+
+
 def format_table(rows: list[dict], interactions: int) -> str:
-    """Dice per interaction, per case and as means per group, medrl beside 'initial mask kept'."""
+    """Dice per interaction, per case and as means per group and start, medrl beside 'initial mask kept'."""
     header = f"{'case':<22}{'start':<11}" + "".join(f"{'init' if k == 0 else f'click {k}':>9}" for k in range(interactions + 1))
     lines = [header, "-" * len(header)]
     for row in rows:
         lines.append(f"{row['case'] + ' ' + row['orientation']:<22}{row['start']:<11}" + "".join(f"{d:9.3f}" for d in row["dice"]))
     lines.append("-" * len(header))
-    for group in dict.fromkeys(row["group"] for row in rows):
-        dice = np.array([row["dice"] for row in rows if row["group"] == group])
+    for (group, start), dice in _groups(rows).items():
         mean = dice.mean(axis=0)
-        lines.append(f"{'mean ' + group + f' ({len(dice)})':<22}{'medrl':<11}" + "".join(f"{d:9.3f}" for d in mean))
-        lines.append(f"{'':<22}{'kept':<11}" + "".join(f"{mean[0]:9.3f}" for _ in mean))
+        lines.append(f"{'mean ' + group + f' ({len(dice)})':<22}{start:<11}" + "".join(f"{d:9.3f}" for d in mean))
+        lines.append(f"{'':<22}{'  kept':<11}" + "".join(f"{mean[0]:9.3f}" for _ in mean))
     return "\n".join(lines)
 
 
 def plot(rows: list[dict], path: Path) -> Path:
-    """Mean Dice vs clicks per group, medrl and 'initial mask kept'."""
+    """Mean Dice vs clicks per group and start, medrl and 'initial mask kept'."""
     from matplotlib.figure import Figure  # no pyplot: the caller's backend (e.g. a notebook's) stays as it is
 
     figure = Figure(figsize=(6, 4))
     axis = figure.subplots()
-    for group, colour in zip(dict.fromkeys(row["group"] for row in rows), ("tab:blue", "tab:orange", "tab:green")):
-        dice = np.array([row["dice"] for row in rows if row["group"] == group])
+    for ((group, start), dice), colour in zip(_groups(rows).items(), ("tab:blue", "tab:orange", "tab:green")):
+        group = f"{group} from {start}"
         clicks = np.arange(dice.shape[1])
         axis.plot(clicks, dice.mean(0), "o-", color=colour, label=f"medrl, {group} ({len(dice)})")
         if len(dice) > 1:

@@ -18,7 +18,9 @@ def test_tiny_demo_writes_checkpoint_plot_results_and_masks_on_input_grids(tmp_p
 
     assert "mean synthetic (2)" in capsys.readouterr().out
     assert json.loads((tmp_path / "results.json").read_text())["cases"] == results["cases"]
-    assert [row["group"] for row in results["cases"]] == ["synthetic", "synthetic", "mni152"]
+    assert [(row["group"], row["start"]) for row in results["cases"]] == [
+        ("synthetic", "segmenter"), ("synthetic", "segmenter"), ("synthetic", "perturbed"), ("synthetic", "perturbed"),
+        ("mni152", "perturbed")]
     assert all(len(row["dice"]) == 3 for row in results["cases"])
     assert (tmp_path / "dice_vs_clicks.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -29,7 +31,8 @@ def test_tiny_demo_writes_checkpoint_plot_results_and_masks_on_input_grids(tmp_p
     for entry in dataset["test"] + dataset["test_mr"]:
         source = nib.load(tmp_path / "data" / entry["image"])
         name = entry["image"].rsplit("/", 1)[-1].split(".")[0]
-        for tag in ("initial", "refined"):
-            mask = nib.load(tmp_path / "examples" / f"{name}_{tag}.nii.gz")
+        names = [name] + ([f"{name}_perturbed"] if entry in dataset["test"] else [])
+        for tag, prefix in ((tag, prefix) for tag in ("initial", "refined") for prefix in names):
+            mask = nib.load(tmp_path / "examples" / f"{prefix}_{tag}.nii.gz")
             assert mask.shape == source.shape and mask.get_data_dtype() == np.uint8
             np.testing.assert_allclose(mask.affine, source.affine, atol=1e-4)
