@@ -49,7 +49,7 @@ from medrl.training.click_interactions import (
     robot_round,
     training_target,
 )
-from medrl.training.episode import case_seed
+from medrl.training.episode import case_seed, log_dice_curve
 from medrl.training.frozen_segmenter import load_frozen_segmenter, with_segmenter_masks
 from medrl.training.refiner import batch_spacings, corrections_of, label_validity
 
@@ -246,10 +246,7 @@ class ClickNetworkModule(pl.LightningModule):
         for prefix, start in starts.items():
             dice = self.robot_protocol(image, start, label, batch_spacings(batch["image"]), self.hparams.val_interactions,
                                        seed=case_seed(batch, default=batch_idx))
-            for k, value in enumerate(dice):
-                self.log(f"{prefix}/dice_{k}", value.mean(), sync_dist=True, batch_size=image.shape[0])
-            self.log(f"{prefix}/dice_gain", (dice[-1] - dice[0]).mean(), sync_dist=True, prog_bar=prefix == "val",
-                     batch_size=image.shape[0])
+            log_dice_curve(self, prefix, dice, image.shape[0], prog_bar=prefix == "val")
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)

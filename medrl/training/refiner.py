@@ -33,7 +33,7 @@ from medrl.env.environment import EnvConfig, RefinementEnv
 from medrl.env.state import soft_start
 from medrl.errors import MedrlInputError
 from medrl.training.bundle import read_checkpoint, sub_state_dict
-from medrl.training.episode import case_seed, start_episode
+from medrl.training.episode import case_seed, log_dice_curve, start_episode
 from medrl.training.frozen_segmenter import load_frozen_segmenter, with_segmenter_masks
 
 AGENT_KINDS = ("voxel", "region")
@@ -232,11 +232,7 @@ class RefinerModule(pl.LightningModule):
             starts["segmenter"] = self.initial_masks(image, starts["perturbed"], fraction=1.0)
         for name, initial in starts.items():
             dice = self.robot_protocol(batch, initial, self.hparams.val_interactions)
-            prefix = "val" if name == "perturbed" else f"val_{name}"
-            for k, value in enumerate(dice):
-                self.log(f"{prefix}/dice_{k}", value.mean(), sync_dist=True, batch_size=image.shape[0])
-            self.log(f"{prefix}/dice_gain", (dice[-1] - dice[0]).mean(), sync_dist=True, prog_bar=name == "perturbed",
-                     batch_size=image.shape[0])
+            log_dice_curve(self, "val" if name == "perturbed" else f"val_{name}", dice, image.shape[0], prog_bar=name == "perturbed")
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.policy.parameters(), lr=self.hparams.lr)
