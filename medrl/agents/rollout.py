@@ -1,10 +1,13 @@
 """Play one episode of K interactions × S steps in a batched environment, recording what A2C needs.
 
+Optionally the agents first act ``initial_steps`` times before any click — what ``medrl predict`` does on
+a scan without clicks — so they also learn to mend a mask unaided.
+
 Read top to bottom (CleanRL style): for each interaction the robot clinician clicks, then for each
 step the shared policy scores every voxel, the scores are pooled per agent (identity for per-voxel
 agents, region means for per-region agents), each agent samples (or takes the best) action, and the
 environment returns the per-voxel reward, pooled per agent. Batch tensors are named ``b_*`` and
-stacked over the T = K·S steps. The loss is computed from the result in :mod:`medrl.agents.a2c`.
+stacked over the T = initial_steps + K·S steps. The loss is computed from the result in :mod:`medrl.agents.a2c`.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from medrl.env.regions import VoxelAgents
 
 @dataclass
 class Rollout:
-    """One episode of T = K·S steps over B volumes with N agents each, A actions.
+    """One episode of T = initial_steps + K·S steps over B volumes with N agents each, A actions.
 
     Attributes:
         b_logits: (T, B, A, N) float32 action logits per agent (with autograd graph); the action
@@ -68,6 +71,7 @@ def rollout(
     sample: bool = True,
     record_oracle: bool = True,
     reference: PolicyValueNet | None = None,
+    initial_steps: int = 0,
 ) -> Rollout:
     """Play K = ``interactions`` robot-clinician interactions of S = ``steps`` agent steps each.
 
@@ -80,6 +84,8 @@ def rollout(
         record_oracle: also record the oracle actions (needed by the behaviour-cloning loss).
         reference: optional frozen policy whose logits are recorded for the same states (the
             fine-tuning anchor).
+        initial_steps: agent steps before the first click (0: the clinician clicks first); the
+            rollout then holds T = initial_steps + K·S steps.
 
     Returns:
         A :class:`Rollout`. Wrap the call in ``torch.no_grad()`` when no loss is needed.
@@ -87,10 +93,9 @@ def rollout(
     b_logits, b_values, b_actions, b_rewards, b_valid, b_oracle, b_reference = [], [], [], [], [], [], []
     dice_before, dice_after = [], []
 
-    for _ in range(interactions):
-        env.add_clicks()
-        dice_before.append(env.dice())
-        for _ in range(steps):
+    def act(n_steps: int) -> None:
+        """``n_steps`` steps of every agent, recorded."""
+        for _ in range(n_steps):
             state = env.state()
             logit_map, value_map = policy(state)
             logits = env.agents.pool(logit_map)  # (B, A, N)
@@ -109,6 +114,12 @@ def rollout(
             b_actions.append(actions)
             b_rewards.append(env.agent_rewards(reward_map))
             b_valid.append(valid)
+
+    act(initial_steps)  # before any click, as `medrl predict` refines a scan without clicks
+    for _ in range(interactions):
+        env.add_clicks()
+        dice_before.append(env.dice())
+        act(steps)
         dice_after.append(env.dice())
 
     with torch.no_grad():

@@ -85,6 +85,8 @@ class RefinerModule(pl.LightningModule):
         region_size_mm: typical region edge in mm.
         interactions: K, robot-clinician interactions per training episode.
         steps: S, agent steps after each interaction.
+        initial_steps: agent steps before the first click of a training episode (as ``medrl predict``
+            refines a scan without clicks); 0 = the robot clinician clicks first.
         val_interactions: interactions in the validation protocol.
         soft_start: (inside, outside) initial probabilities of a binary mask.
         policy_channels: UNet channels of the policy/value network.
@@ -107,6 +109,7 @@ class RefinerModule(pl.LightningModule):
         region_size_mm: float = 6.0,
         interactions: int = 5,
         steps: int = 1,
+        initial_steps: int = 0,
         val_interactions: int = 5,
         soft_start: tuple[float, float] = (0.75, 0.25),
         policy_channels: tuple[int, ...] = (16, 32, 64, 128),
@@ -192,7 +195,7 @@ class RefinerModule(pl.LightningModule):
         env = self.make_env(batch, initial)
         b = rollout(env, self.policy, self.hparams.interactions, self.hparams.steps, sample=True,
                     record_oracle=self.a2c_config.warm_start_updates > 0 or self.a2c_config.cloning_weight > 0,
-                    reference=self.reference)
+                    reference=self.reference, initial_steps=self.hparams.initial_steps)
         warm_start = self.global_step < self.a2c_config.warm_start_updates
         terms = compute_loss(b, self.a2c_config, warm_start, self.policy.reward_conv)
 

@@ -119,3 +119,10 @@ def test_the_anchor_holds_unknown_agents_to_the_reference(tiny_batch):
     assert compute_loss(same, config).anchor.item() == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(ValueError, match="reference"):
         compute_loss(rollout(env, policy, interactions=1, steps=1), config)
+
+
+def test_initial_steps_act_before_any_click(tiny_batch):
+    env = reset_env(tiny_batch, region_agents=False)
+    b = rollout(env, small_policy(), interactions=2, steps=1, initial_steps=2)
+    assert b.b_logits.shape[0] == 4 and b.dice_before.shape[0] == 2  # 2 unaided steps + 2 interactions × 1 step
+    assert [len(c) for c in env.clicks] == [2, 2]  # the robot clicked only in the two interactions
