@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from medrl.env.clicks import Click, robot_clicks
+from medrl.env.mask_metrics import DEFAULT_NSD_TOLERANCE_MM, mask_metrics
 from medrl.env.state import to_mask
 from medrl.evaluation.cases import EvaluationCase
-from medrl.evaluation.metrics import DEFAULT_NSD_TOLERANCE_MM, mask_metrics
 
 
 @dataclass
