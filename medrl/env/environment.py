@@ -11,7 +11,7 @@ transforms are computed with scipy on the CPU).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -23,6 +23,7 @@ from medrl.env.clicks import Click, click_ball, hint_maps, robot_clicks
 from medrl.env.feedback import reward_target, split_corrections
 from medrl.env.regions import RegionAgents, VoxelAgents
 from medrl.env.reward import DEFAULT_EPS, boundary_weight, log_likelihood_map
+from medrl.env.reward_mixture import RewardConfig, task_reward_map
 from medrl.env.state import build_state, to_mask
 from medrl.errors import MedrlInputError
 
@@ -41,6 +42,7 @@ class EnvConfig:
         boundary_gain: BS-IRIS extra weight w0 at the target's boundary (0 = no boundary weighting).
         boundary_sigma_mm: σ in mm of the boundary weighting's Gaussian fall-off.
         seed: seed of the robot clinician's tie-breaking.
+        reward: the reward's parts and weights (:class:`RewardConfig`; default: the relative CE gain).
     """
 
     deltas: tuple[float, ...] = DEFAULT_DELTAS
@@ -52,6 +54,11 @@ class EnvConfig:
     boundary_gain: float = 0.0
     boundary_sigma_mm: float = 2.0
     seed: int = 0
+    reward: RewardConfig = field(default_factory=RewardConfig)
+
+    def __post_init__(self):
+        if isinstance(self.reward, dict):  # as stored in checkpoints and configs
+            self.reward = RewardConfig(**self.reward)
 
 
 def _check_volume_batch(name: str, tensor: torch.Tensor, shape: torch.Size | None = None) -> None:
@@ -225,16 +232,24 @@ class RefinementEnv:
 
         Returns:
             ``(state, reward_map)``: the next state (B, 4, D, H, W) float32 and the reward
-            (B, 1, D, H, W) float32, relative cross-entropy gain (0 where the target is unknown).
+            (B, 1, D, H, W) float32: the relative cross-entropy gain, plus the task rewards the config
+            asks for (:mod:`medrl.env.reward_mixture`), times the voxel weights (0 where the target is
+            unknown).
         """
         voxel_actions = self.agents.broadcast(actions.reshape(actions.shape[0], 1, -1))
-        self.p = self.actions.apply(self.p, voxel_actions)
+        p_prev, self.p = self.p, self.actions.apply(self.p, voxel_actions)
         # relative_ce_gain(p, p_next, target, valid, eps, weight), reusing the cached log-likelihood
         # of p (half the work); no masking needed, as the weight is 0 wherever the target is invalid
         log_likelihood = log_likelihood_map(self.p, self.target, self.config.eps)
-        reward_map = (log_likelihood - self._log_likelihood).mul_(self.weight)
+        reward_map = log_likelihood - self._log_likelihood
         self._log_likelihood = log_likelihood
-        return self.state(), reward_map
+        reward = self.config.reward
+        if reward.ce_gain != 1.0:
+            reward_map.mul_(reward.ce_gain)
+        task = task_reward_map(reward, p_prev, self.p, self.target, self.valid, self.spacing)
+        if task is not None:
+            reward_map.add_(task)
+        return self.state(), reward_map.mul_(self.weight)
 
     # ------------------------------------------------------------------------------ agent views
     def agent_valid(self) -> torch.Tensor:
