@@ -49,9 +49,9 @@ from medrl.training.click_interactions import (
     robot_round,
     training_target,
 )
-from medrl.training.episode import case_seed, log_dice_curve
 from medrl.training.frozen_segmenter import load_frozen_segmenter, with_segmenter_masks
 from medrl.training.refiner import batch_spacings, corrections_of, label_validity
+from medrl.training.validation_logs import case_seed, log_dice_curve
 
 KNOWN_KEY = "known"
 """Optional batch entry (B, 1, X, Y, Z) {0, 1}: where the patch's label is known (partial labels)."""

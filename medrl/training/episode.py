@@ -49,23 +49,3 @@ def start_episode(
               corrections=corrections)
     return env
 
-
-def case_seed(batch: dict, default: int = 0) -> int:
-    """The robot clinician's seed for a validation or test batch of one case: the case's own
-    ``perturbation_seed`` (fixed per case by the DataModule), so that validation plays the same clicks
-    whatever the number of processes and the order of the cases; ``default`` without one."""
-    seed = batch.get("perturbation_seed")
-    return default if seed is None else int(torch.as_tensor(seed).flatten()[0])
-
-
-def log_dice_curve(module, prefix: str, dice: torch.Tensor, batch_size: int, prog_bar: bool = False) -> None:
-    """Log a validation protocol's Dice after each interaction (``PREFIX/dice_0`` = the starting mask …
-    ``PREFIX/dice_K``) and ``PREFIX/dice_gain`` (last minus first), synced across DDP processes.
-
-    Args:
-        module: the LightningModule that logs.
-        dice: (K + 1, B) float Dice per interaction and volume.
-    """
-    for k, value in enumerate(dice):
-        module.log(f"{prefix}/dice_{k}", value.mean(), sync_dist=True, batch_size=batch_size)
-    module.log(f"{prefix}/dice_gain", (dice[-1] - dice[0]).mean(), sync_dist=True, prog_bar=prog_bar, batch_size=batch_size)

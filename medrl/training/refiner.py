@@ -11,7 +11,9 @@ Each training step, for a batch of patches (see :class:`medrl.training.datamodul
    cloning term) and one optimizer step.
 
 Validation plays the robot-user protocol on whole cases with greedy actions and logs the Dice after
-each interaction (``val/dice_0`` = initial mask ... ``val/dice_K``).
+each interaction (``val/dice_0`` = initial mask ... ``val/dice_K``), and after the last one the
+normalised surface Dice (``val/nsd``, at the reward's tolerance) and HD95 (``val/hd95_mm``), by which
+task-reward tuning keeps its best checkpoint.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ from medrl.env.environment import EnvConfig, RefinementEnv
 from medrl.env.state import soft_start
 from medrl.errors import MedrlInputError
 from medrl.training.bundle import read_checkpoint, sub_state_dict
-from medrl.training.episode import case_seed, log_dice_curve, start_episode
+from medrl.training.episode import start_episode
 from medrl.training.frozen_segmenter import load_frozen_segmenter, with_segmenter_masks
+from medrl.training.validation_logs import case_seed, log_dice_curve, log_surface_metrics
 
 AGENT_KINDS = ("voxel", "region")
 
@@ -219,14 +222,15 @@ class RefinerModule(pl.LightningModule):
         self.log("train/dice_gain", (b.dice_after[-1] - b.dice_before[0]).nanmean(), prog_bar=True, batch_size=batch_size)
 
     # ------------------------------------------------------------------------------ validation
-    def robot_protocol(self, batch: dict, initial: torch.Tensor, interactions: int) -> torch.Tensor:
-        """(K + 1, B) Dice: of the initial mask, then after each interaction, greedy actions."""
+    def robot_protocol(self, batch: dict, initial: torch.Tensor, interactions: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The robot-user protocol with greedy actions: ``(dice, masks)``, the (K + 1, B) Dice of the
+        initial mask and after each interaction, and the (B, 1, X, Y, Z) bool masks after the last."""
         env = self.make_env(batch, initial, seed=case_seed(batch))
         dice = [env.dice()]
         windowed = SlidingWindowPolicy(self.policy, self.hparams.roi_size)
         with torch.no_grad():
             b = rollout(env, windowed, interactions, self.hparams.steps, sample=False, record_oracle=False)
-        return torch.cat([torch.stack(dice), b.dice_after])
+        return torch.cat([torch.stack(dice), b.dice_after]), env.mask()
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         image = batch["image"].as_tensor()
@@ -234,8 +238,11 @@ class RefinerModule(pl.LightningModule):
         if self.segmenter is not None:
             starts["segmenter"] = self.initial_masks(image, starts["perturbed"], fraction=1.0)
         for name, initial in starts.items():
-            dice = self.robot_protocol(batch, initial, self.hparams.val_interactions)
-            log_dice_curve(self, "val" if name == "perturbed" else f"val_{name}", dice, image.shape[0], prog_bar=name == "perturbed")
+            prefix = "val" if name == "perturbed" else f"val_{name}"
+            dice, masks = self.robot_protocol(batch, initial, self.hparams.val_interactions)
+            log_dice_curve(self, prefix, dice, image.shape[0], prog_bar=name == "perturbed")
+            log_surface_metrics(self, prefix, masks, batch["label"].as_tensor(), batch_spacings(batch["image"]),
+                                self.env_config.reward.surface_tolerance_mm)
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.policy.parameters(), lr=self.hparams.lr)

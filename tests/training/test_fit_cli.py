@@ -37,7 +37,7 @@ def test_fit_writes_a_checkpoint_that_inference_can_load(tmp_path):
                 f"--ckpt_path={tmp_path / CHECKPOINTS / 'last.ckpt'}"]
     result = subprocess.run(validate, cwd=tmp_path, env=environment(), capture_output=True, encoding="utf-8", errors="replace")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "val/dice_gain" in result.stdout
+    assert "val/dice_gain" in result.stdout and "val/nsd" in result.stdout and "val/hd95_mm" in result.stdout
 
 
 def test_ddp_on_two_cpu_processes(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from medrl.training.episode import case_seed
+from medrl.training.validation_logs import case_seed
 
 
 def test_the_robot_seed_is_the_cases_own():
