@@ -166,12 +166,13 @@ def run_seed(args, seed: int, work: Path, base: Path, dataset: Path, clock: floa
         print(f"seed {seed}: {len(marked)} reviews recorded; voxels marked per review: mean {np.mean(marked):.0f} "
               f"(min {min(marked)}, max {max(marked)}) [{time.perf_counter() - clock:.0f} s]", flush=True)
 
-    common = ["--trainer.max_steps=" + str(args.steps), f"--seed_everything={seed}", *QUIET]
+    common = ["--trainer.max_steps=" + str(args.steps), f"--seed_everything={seed}", *QUIET,
+              f"--model.init_args.initial_steps={args.initial_steps}"]
     variant = ("alone" if args.no_replay else "replay") + ("" if args.anchor is None else f"_anchor{args.anchor:g}") \
         + ("" if args.target == "corrections" else f"_{args.target}")
     checkpoints = {"base": base, "control": work / "control.ckpt", "feedback": work / f"feedback_{variant}.ckpt"}
     if not checkpoints["control"].is_file():
-        run_finetune(base, store_folder, checkpoints["control"], dataset=str(dataset), overrides=[*common, "--data.feedback=null"])
+        run_finetune(base, None, checkpoints["control"], dataset=str(dataset), overrides=common)
     if not checkpoints["feedback"].is_file():
         anchor = [] if args.anchor is None else [f"--model.init_args.a2c.anchor_weight={args.anchor}"]
         run_finetune(base, store_folder, checkpoints["feedback"], dataset=None if args.no_replay else str(dataset),
@@ -197,6 +198,8 @@ def main() -> None:
     parser.add_argument("--no-replay", action="store_true", help="fine-tune on the reviews alone, without the dataset")
     parser.add_argument("--target", choices=("corrections", "accepted"), default="corrections",
                         help="what a review teaches: the marked voxels only, or the accepted mask as a label")
+    parser.add_argument("--initial-steps", type=int, default=0,
+                        help="agent steps before the first click in fine-tuning episodes (control and feedback alike)")
     parser.add_argument("--threads", type=int, help="torch threads (1 when other jobs share the cores)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="one new set of scans and runs per seed")
     args = parser.parse_args()

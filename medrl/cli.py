@@ -170,11 +170,19 @@ def _finetune(args: argparse.Namespace) -> int:
         if args.steps < 1:
             raise MedrlInputError("--steps", "must be 1 or more")
         overrides.append(f"--trainer.max_steps={args.steps}")
-    output = run_finetune(args.checkpoint, args.feedback, args.output, dataset=args.data, configs=args.config or (),
-                          overrides=overrides, resume=args.resume, overwrite=args.overwrite)
+    result = run_finetune(args.checkpoint, args.feedback, args.output, dataset=args.data, configs=args.config or (),
+                          overrides=overrides, resume=args.resume, overwrite=args.overwrite, select_by=args.select_by)
     if _is_first_process():
-        print(f"medrl finetune: fine-tuned agents written to {output} ({args.checkpoint} kept as it was)")
+        if result.select_by:
+            verdict = "the starting agents were better and are kept" if result.kept_start else "the tuned agents are better"
+            print(f"medrl finetune: {result.select_by} starting agents {_score(result.start_score)}, best tuned "
+                  f"{_score(result.best_score)}: {verdict}")
+        print(f"medrl finetune: agents written to {result.output} ({args.checkpoint} kept as it was)")
     return 0
+
+
+def _score(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 LIGHTNING_OVERRIDE_PREFIXES = ("--model.", "--data.", "--trainer.", "--seed_everything")
@@ -182,18 +190,22 @@ LIGHTNING_OVERRIDE_PREFIXES = ("--model.", "--data.", "--trainer.", "--seed_ever
 
 def _add_finetune(subparsers) -> None:
     parser = subparsers.add_parser(
-        "finetune", help="fine-tune the agents of a checkpoint on clinicians' reviews (a feedback store)",
-        description="Start from the checkpoint's agents and train them on the feedback store's reviews: each starts from "
-        "the mask the clinician started from, and the clinician's corrections override the reward's target. Writes a new "
-        "checkpoint; the old one is kept. Further LightningCLI overrides (--trainer.X=..., --model.init_args.X=..., "
-        "--data.X=...) are passed on.",
+        "finetune", help="continue training a checkpoint's agents: on clinicians' reviews, with a task reward, or both",
+        description="Start from the checkpoint's agents and train them on a feedback store's reviews (each starts from "
+        "the mask the clinician started from; the clinician's corrections override the reward's target) and/or a "
+        "labelled dataset, with the checkpoint's reward or the one a --config gives (task-reward tuning: "
+        "configs/tune_dice_gain.yaml, configs/tune_surface_gain.yaml with --select-by). Writes a new checkpoint; the "
+        "old one is kept. Further LightningCLI overrides (--trainer.X=..., --model.init_args.X=..., --data.X=...) are "
+        "passed on.",
     )
     parser.add_argument("--checkpoint", required=True, help="the agents' checkpoint to start from (never modified)")
-    parser.add_argument("--feedback", required=True, help="feedback store folder (written by the review session)")
+    parser.add_argument("--feedback", help="feedback store folder (written by the review session)")
     parser.add_argument("--output", help="new checkpoint (default: CHECKPOINT_finetuned.ckpt beside it)")
     parser.add_argument("--data", help="labelled dataset mixed in, so the agents keep what they knew (and validated on)")
     parser.add_argument("--config", action="append", help="LightningCLI config file(s) applied after the defaults")
     parser.add_argument("--steps", type=int, help="optimizer steps (default 300)")
+    parser.add_argument("--select-by", help="validation metric choosing between the starting and the best tuned agents "
+                        "(val/nsd, val/dice_5, val/hd95_mm); needs --data")
     parser.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     parser.set_defaults(handler=_finetune, overrides=[])

@@ -1,4 +1,5 @@
-"""``medrl finetune``: teach trained agents from clinicians' reviews, and write a new checkpoint.
+"""``medrl finetune``: continue training agents — on clinicians' reviews, with a task reward, or both —
+and write a new checkpoint.
 
 The run is an ordinary LightningCLI ``fit`` of :class:`~medrl.training.refiner.RefinerModule`, whose
 configuration is layered, later layers winning:
@@ -10,16 +11,21 @@ configuration is layered, later layers winning:
 3. the user's ``--config`` files and dotted overrides (``--trainer.max_steps=500``).
 
 The policy (and segmenter) start from the checkpoint (``model.init_args.init_from``); the data are the
-feedback store's reviews (``data.feedback``), optionally mixed with the original dataset so the
-agents keep what they knew (``data.dataset``). The layered base config, Lightning's resolved config
-and the run's checkpoints go to ``<output>.run/``; the final agents are written atomically to
-``output``. The input checkpoint is never modified, and a killed run resumes with ``resume=True``.
+feedback store's reviews (``data.feedback``), a labelled dataset (``data.dataset``), or both (the
+dataset keeps what the agents knew). **Task-reward tuning** (the two-step recipe of Pinto et al. 2023:
+a CE-gain policy first, then a task reward) is the same run with a reward config, e.g.
+``configs/tune_surface_gain.yaml``, and ``select_by``: the starting agents are validated, the best
+tuned checkpoint by that metric is kept, and the better of the two is written. The layered base
+config, Lightning's resolved config and the run's checkpoints go to ``<output>.run/``; the final
+agents are written atomically to ``output``. The input checkpoint is never modified, and a killed
+run resumes with ``resume=True``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -78,7 +84,7 @@ def run_folder(output: str | os.PathLike) -> Path:
     return output.with_name(f"{output.name}.run")
 
 
-def base_config(checkpoint: str | os.PathLike, feedback: str | os.PathLike, dataset: str | None, run: Path) -> dict:
+def base_config(checkpoint: str | os.PathLike, feedback: str | os.PathLike | None, dataset: str | None, run: Path) -> dict:
     """Layers 1 and 2 of the run's configuration (see the module docstring) as a LightningCLI config dict.
 
     Raises:
@@ -92,7 +98,8 @@ def base_config(checkpoint: str | os.PathLike, feedback: str | os.PathLike, data
     model.update(segmenter_checkpoint=None, init_from=os.fspath(Path(checkpoint).resolve()))
     preprocessing = saved["medrl"].get("preprocessing") or {}
     data = {key: preprocessing[key] for key in PREPROCESSING_TO_DATA if key in preprocessing}
-    data.update(dataset=dataset, feedback=os.fspath(Path(feedback).resolve()), patch_size=list(settings.get("roi_size", (32,) * 3)))
+    data.update(dataset=dataset, feedback=None if feedback is None else os.fspath(Path(feedback).resolve()),
+                patch_size=list(settings.get("roi_size", (32,) * 3)))
     config = {
         "seed_everything": 0,
         "model": {"class_path": "medrl.training.refiner.RefinerModule", "init_args": model},
@@ -109,57 +116,139 @@ def base_config(checkpoint: str | os.PathLike, feedback: str | os.PathLike, data
     return _plain(_merge(config, defaults))
 
 
-def run_finetune(checkpoint: str | os.PathLike, feedback: str | os.PathLike, output: str | os.PathLike | None = None,
-                 dataset: str | None = None, configs: Sequence[str] = (), overrides: Sequence[str] = (),
-                 resume: bool = False, overwrite: bool = False) -> Path:
-    """Fine-tune the agents of ``checkpoint`` on the reviews of the feedback store ``feedback``.
+@dataclass
+class FinetuneResult:
+    """What :func:`run_finetune` wrote.
+
+    Attributes:
+        output: the written checkpoint.
+        select_by: the validation metric that chose between the tuned and the starting agents (or None).
+        start_score, best_score: that metric for the starting agents and the best tuned checkpoint.
+        kept_start: True when the starting agents were better and were written instead.
+    """
+
+    output: Path
+    select_by: str | None = None
+    start_score: float | None = None
+    best_score: float | None = None
+    kept_start: bool = False
+
+
+def run_finetune(checkpoint: str | os.PathLike, feedback: str | os.PathLike | None = None,
+                 output: str | os.PathLike | None = None, dataset: str | None = None, configs: Sequence[str] = (),
+                 overrides: Sequence[str] = (), resume: bool = False, overwrite: bool = False,
+                 select_by: str | None = None) -> FinetuneResult:
+    """Fine-tune the agents of ``checkpoint`` on clinicians' reviews, a labelled dataset, or both —
+    with the checkpoint's reward or another one given in ``configs`` (task-reward tuning).
 
     Args:
         checkpoint: a medrl agents checkpoint (kept as it is).
-        feedback: a feedback store folder (:class:`medrl.feedback.store.FeedbackStore`).
+        feedback: a feedback store folder (:class:`medrl.feedback.store.FeedbackStore`), or None.
         output: the new checkpoint (default :func:`default_output`); never the input.
-        dataset: optional labelled dataset mixed in (its validation cases are validated on).
-        configs: LightningCLI config files applied after the defaults.
+        dataset: a labelled dataset (mixed with the reviews; its validation cases are validated on).
+        configs: LightningCLI config files applied after the defaults (e.g. ``configs/tune_surface_gain.yaml``).
         overrides: LightningCLI dotted overrides (``--trainer.max_steps=500``), applied last.
         resume: continue a killed run from ``<output>.run/checkpoints/last.ckpt``.
         overwrite: replace an existing ``output``.
+        select_by: a validation metric (``val/nsd``, ``val/dice_5``, ``val/hd95_mm``: lower is better
+            for HD95, higher for the others): the starting agents are validated first, the best tuned
+            checkpoint by this metric is kept, and whichever of the two is better is written.
 
     Returns:
-        the written checkpoint's path.
+        :class:`FinetuneResult`.
+
+    Raises:
+        MedrlInputError: neither reviews nor a dataset; ``select_by`` without a dataset to validate on;
+            a bad output name; nothing to resume.
     """
     output = Path(output) if output is not None else default_output(checkpoint)
-    if output.suffix != ".ckpt":
-        raise MedrlInputError(output, "the fine-tuned checkpoint's name must end in .ckpt")
-    refuse_to_overwrite(output, overwrite, inputs=(checkpoint,))
-    check_store(feedback)
+    _check_request(checkpoint, feedback, dataset, output, overwrite, select_by)
     run = run_folder(output)
     last = run / "checkpoints" / "last.ckpt"
     if resume and not last.is_file():
         raise MedrlInputError(last, "nothing to resume: no last checkpoint of this fine-tuning run")
-    config = base_config(checkpoint, feedback, dataset, run)
+    args = ["--config", os.fspath(_write_base_config(base_config(checkpoint, feedback, dataset, run), run))]
+    for extra in configs:
+        args += ["--config", os.fspath(extra)]
+    cli = _cli(args + list(overrides))
+    result = FinetuneResult(output=output, select_by=select_by)
+    selector = _add_selector(cli.trainer, select_by, run) if select_by else None
+    if selector is not None and not resume:
+        result.start_score = _validate(cli, select_by)
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=os.fspath(last) if resume else None)
+    if selector is not None:
+        result.best_score = None if selector.best_model_score is None else float(selector.best_model_score)
+        result.kept_start = _start_is_better(result, selector.mode)
+        _load_weights(cli.model, checkpoint if result.kept_start else selector.best_model_path)
+    _save(cli.trainer, output)
+    return result
+
+
+def _check_request(checkpoint, feedback, dataset, output: Path, overwrite: bool, select_by: str | None) -> None:
+    if feedback is None and dataset is None:
+        raise MedrlInputError("finetune", "give clinicians' reviews (--feedback), a labelled dataset (--data), or both")
+    if select_by and dataset is None:
+        raise MedrlInputError("--select-by", "needs a labelled dataset (--data) whose validation cases are validated on")
+    if output.suffix != ".ckpt":
+        raise MedrlInputError(output, "the fine-tuned checkpoint's name must end in .ckpt")
+    refuse_to_overwrite(output, overwrite, inputs=(checkpoint,))
+    if feedback is not None:
+        check_store(feedback)
+
+
+def _write_base_config(config: dict, run: Path) -> Path:
     run.mkdir(parents=True, exist_ok=True)
     base = run / "finetune_base.yaml"
     with atomic_path(base) as tmp:
         tmp.write_text(yaml.safe_dump(config, sort_keys=False))
-    args = ["--config", os.fspath(base)]
-    for extra in configs:
-        args += ["--config", os.fspath(extra)]
-    trainer = _fit(args + list(overrides), ckpt_path=os.fspath(last) if resume else None)
-    # the agents and what inference needs, without optimizer state (the run's own checkpoints keep that)
+    return base
+
+
+def _cli(args: list[str]):
+    """LightningCLI built from ``args``, not run."""
+    from pytorch_lightning.cli import LightningCLI
+
+    from medrl.training.lightning_cli import cli_kwargs
+
+    return LightningCLI(args=args, run=False, **cli_kwargs())
+
+
+def _add_selector(trainer, metric: str, run: Path):
+    """A ModelCheckpoint keeping the best checkpoint by ``metric`` (lower is better for HD95)."""
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    selector = ModelCheckpoint(dirpath=run / "best", filename="best", monitor=metric, mode="min" if "hd95" in metric else "max",
+                               save_top_k=1, auto_insert_metric_name=False)
+    trainer.callbacks.append(selector)
+    return selector
+
+
+def _validate(cli, metric: str) -> float:
+    """The starting agents' ``metric`` on the validation cases."""
+    scores = cli.trainer.validate(cli.model, datamodule=cli.datamodule, verbose=False)
+    if not scores or metric not in scores[0]:
+        raise MedrlInputError("--select-by", f"validation logs no {metric!r}; choose e.g. val/nsd, val/dice_5, val/hd95_mm")
+    return float(scores[0][metric])
+
+
+def _start_is_better(result: FinetuneResult, mode: str) -> bool:
+    if result.best_score is None:
+        return True
+    return result.start_score is not None and (result.start_score < result.best_score if mode == "min"
+                                               else result.start_score > result.best_score)
+
+
+def _load_weights(module, path) -> None:
+    """Load a checkpoint's weights (policy, segmenter, reference) into ``module``."""
+    from medrl.training.bundle import read_checkpoint as read
+
+    module.load_state_dict(read(path)["state_dict"])
+
+
+def _save(trainer, output: Path) -> None:
+    """The agents and what inference needs, without optimizer state (the run's own checkpoints keep it)."""
     if trainer.is_global_zero:
         with atomic_path(output) as tmp:
             trainer.save_checkpoint(tmp, weights_only=True)
     else:
         trainer.save_checkpoint(output, weights_only=True)  # a collective call; only rank 0 writes
-    return output
-
-
-def _fit(args: list[str], ckpt_path: str | None):
-    """Build LightningCLI from ``args`` and run ``fit``; returns the trainer."""
-    from pytorch_lightning.cli import LightningCLI
-
-    from medrl.training.lightning_cli import cli_kwargs
-
-    cli = LightningCLI(args=args, run=False, **cli_kwargs())
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path)
-    return cli.trainer

@@ -108,3 +108,40 @@ def test_the_anchor_is_on_when_the_reviews_are_the_only_data(start, tmp_path):
     assert alone["model"]["init_args"]["a2c"]["anchor_weight"] == ANCHOR_WITHOUT_DATASET > 0
     assert mixed["model"]["init_args"]["a2c"]["anchor_weight"] == 0.0 and mixed["data"]["dataset"] == "data/dataset.json"
     assert alone["model"]["init_args"]["policy_channels"] == [4, 8]  # the checkpoint's architecture, as plain lists
+
+
+def test_task_reward_tuning_keeps_the_better_of_start_and_best_by_a_validation_metric(start, tmp_path, capsys):
+    from medrl.data.synthetic import write_synthetic_dataset
+    from tests.training.cli_run import REPO
+
+    checkpoint, _ = start
+    dataset = write_synthetic_dataset(tmp_path / "data", n_train=2, n_val=1, n_test=0, seed=0)
+    output = tmp_path / "tuned.ckpt"
+    argv = ["finetune", "--checkpoint", str(checkpoint), "--data", str(dataset), "--output", str(output),
+            "--config", str(REPO / "configs" / "tune_surface_gain.yaml"), "--select-by", "val/nsd", "--steps", "4",
+            "--trainer.val_check_interval=2", "--model.init_args.val_interactions=1", "--data.batch_size=1", *QUIET]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "val/nsd starting agents 0." in printed and "best tuned 0." in printed
+    tuned = read_checkpoint(output)
+    assert tuned["hyper_parameters"]["env"]["reward"]["surface_gain"] == 2.0  # the recipe's reward was trained with
+    kept_start = "starting agents were better" in printed
+    same_as_start = all(torch.equal(v, _policy(checkpoint)[k]) for k, v in _policy(output).items())
+    assert same_as_start == kept_start  # the written agents are the ones the verdict names
+
+
+def test_which_agents_are_kept():
+    from medrl.training.finetune import FinetuneResult, _start_is_better
+
+    assert _start_is_better(FinetuneResult(output=None, start_score=0.8, best_score=0.7), "max")
+    assert not _start_is_better(FinetuneResult(output=None, start_score=0.7, best_score=0.8), "max")
+    assert _start_is_better(FinetuneResult(output=None, start_score=3.0, best_score=4.0), "min")  # HD95: lower wins
+    assert _start_is_better(FinetuneResult(output=None, start_score=0.5, best_score=None), "max")  # nothing tuned
+
+
+def test_finetune_needs_reviews_or_a_dataset(start, tmp_path, capsys):
+    checkpoint, store = start
+    assert main(["finetune", "--checkpoint", str(checkpoint), "--output", str(tmp_path / "x.ckpt")]) == 2
+    assert "--feedback" in capsys.readouterr().err
+    assert main(["finetune", "--checkpoint", str(checkpoint), "--feedback", str(store), "--select-by", "val/nsd"]) == 2
+    assert "needs a labelled dataset" in capsys.readouterr().err

@@ -83,7 +83,8 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path):
 
 
 @pytest.mark.parametrize("configs", [["segmenter"], ["refiner_voxel"], ["refiner_region"], ["refiner_voxel", "multinode"],
-                                     ["click_network"], ["click_network_demo"]])
+                                     ["click_network"], ["click_network_demo"], ["refiner_voxel", "tune_dice_gain"],
+                                     ["refiner_voxel", "tune_surface_gain"]])
 def test_shipped_configs_parse(tmp_path, configs):
     """Every config in configs/ is valid for LightningCLI (checked with --print_config, no training)."""
     command = [sys.executable, "-m", "medrl.cli", "fit", "--print_config"]
