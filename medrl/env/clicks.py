@@ -36,7 +36,7 @@ class Click:
     positive: bool
 
 
-def _deepest_voxel(component: np.ndarray, spacing: Sequence[float], rng: np.random.Generator) -> tuple[tuple[int, ...], float]:
+def deepest_voxel(component: np.ndarray, spacing: Sequence[float], rng: np.random.Generator) -> tuple[tuple[int, ...], float]:
     """Index of the voxel of a bool ``component`` farthest (in mm) from its boundary, and that depth in
     mm (the distance to the nearest voxel outside; the volume border counts as outside); rng breaks ties."""
     padded = np.pad(component, 1, constant_values=False)  # the volume border counts as boundary
@@ -60,7 +60,7 @@ def _largest_error_components(pred, target, valid, k: int, rng: np.random.Genera
     return [(positive, mask, box) for _, _, positive, mask, box in components[:k]]
 
 
-def _as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
+def as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(0 if rng is None else rng)
 
 
@@ -120,10 +120,10 @@ def robot_strokes(
         >>> robot_strokes(np.zeros_like(t), t, max_radius_mm=10.0)
         [(Click(index=(4, 4, 4), positive=True), 3.996)]
     """
-    rng = _as_generator(rng)
+    rng = as_generator(rng)
     strokes = []
     for positive, mask, box in _largest_error_components(pred, target, valid, k, rng):
-        local, depth = _deepest_voxel(mask, spacing, rng)
+        local, depth = deepest_voxel(mask, spacing, rng)
         radius = round(min(float(max_radius_mm), 0.999 * depth), 3)  # < depth: the ball stays inside
         strokes.append((Click(tuple(int(s.start + i) for s, i in zip(box, local)), positive), radius))
     return strokes

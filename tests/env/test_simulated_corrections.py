@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from medrl.env.feedback import MARKED_BACKGROUND, MARKED_FOREGROUND
 from medrl.env.simulated_corrections import simulate_corrections
@@ -31,3 +32,17 @@ def test_marks_stop_when_no_error_is_left_and_clicks_mark_one_voxel():
     assert (one_click == MARKED_FOREGROUND).sum() == 1 and one_click[4, 4, 4] == MARKED_FOREGROUND
     stroke = simulate_corrections(np.zeros_like(truth), truth, n_strokes=1, brush_mm=1.0)
     assert (stroke == MARKED_FOREGROUND).sum() == 7  # the centre and its six face neighbours
+
+
+def test_confirming_dabs_mark_correct_voxels_of_both_classes():
+    truth = np.zeros((30, 30, 20), bool)
+    truth[8:22, 8:22, 5:15] = True
+    mask = truth.copy()
+    mask[8:22, 8:22, 12:15] = False  # a missing slab
+    corrections = simulate_corrections(mask, truth, (1.0, 1.0, 2.0), n_strokes=1, n_confirm=2, brush_mm=3.0, rng=0)
+    confirmed_organ = (corrections == MARKED_FOREGROUND) & mask  # marked organ where the mask was already right
+    confirmed_background = (corrections == MARKED_BACKGROUND) & ~mask
+    assert confirmed_organ.any() and confirmed_background.any()
+    assert truth[corrections == MARKED_FOREGROUND].all() and not truth[corrections == MARKED_BACKGROUND].any()
+    distance = ndimage.distance_transform_edt(~truth, sampling=(1.0, 1.0, 2.0))
+    assert distance[confirmed_background].max() <= 10.0  # background confirmed near the organ
