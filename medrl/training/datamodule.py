@@ -16,6 +16,7 @@ Under DDP, Lightning shards every loader with a ``DistributedSampler``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Optional
@@ -32,6 +33,7 @@ from medrl.data.perturbation import PerturbationConfig
 from medrl.data.transforms import Preprocessing, preprocessing_transform
 from medrl.errors import MedrlInputError
 from medrl.feedback.cases import review_cases
+from medrl.training.label_regimes import ApplyLabelRegimed, LabelRegime
 
 logger = logging.getLogger("medrl")
 CASE_KEYS = ("image", "label", "initial")
@@ -72,6 +74,8 @@ class MedrlDataModule(pl.LightningDataModule):
         feedback_repeats: each review appears this many times per epoch (weighs feedback against
             the dataset's cases).
         feedback_check_hash: refuse reviews whose scan changed since (re-reads every reviewed scan).
+        label_regime: how much of the truth the training cases show (:class:`LabelRegime`: ``full``,
+            ``sparse`` clinician marks only, or ``noisy`` labels); validation and test keep true labels.
     """
 
     def __init__(
@@ -98,15 +102,18 @@ class MedrlDataModule(pl.LightningDataModule):
         feedback_target: str = "corrections",
         feedback_repeats: int = 1,
         feedback_check_hash: bool = True,
+        label_regime: Optional[LabelRegime] = None,
     ):
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["label_regime"])
         self.preprocessing = Preprocessing(
             spacing=None if spacing is None else tuple(float(s) for s in spacing),
             intensity=intensity, ct_window=tuple(ct_window), mr_percentiles=tuple(mr_percentiles),
             crop_foreground=crop_foreground,
         )
         self.perturbation = PerturbationConfig(target_dice=tuple(perturbation_dice))
+        self.label_regime = label_regime or LabelRegime(seed=seed)
+        self.hparams["label_regime"] = dataclasses.asdict(self.label_regime)  # plain types: checkpoints load weights-only
         self.cases: dict[str, list[dict]] = {}
 
     # ------------------------------------------------------------------------------- preparing
@@ -129,6 +136,7 @@ class MedrlDataModule(pl.LightningDataModule):
             load_dataset(h.dataset, "training"), load_dataset(h.dataset, "validation"), load_dataset(h.dataset, "test"))
         if h.dataset is not None and not validation:
             training, validation = self._split(training)
+        training = [{**case, "regime_seed": self.label_regime.seed + index} for index, case in enumerate(training)]
         if h.feedback is not None:
             labels = {case["image"]: case["label"] for case in training if case.get("label")}
             reviews = review_cases(h.feedback, h.feedback_target, labels, h.feedback_check_hash)
@@ -146,15 +154,17 @@ class MedrlDataModule(pl.LightningDataModule):
         return [cases[i] for i in order[n_val:]], [cases[i] for i in order[:n_val]]
 
     # ------------------------------------------------------------------------------ transforms
-    def case_transform(self) -> Compose:
-        """Deterministic part: read, check pairs, preprocess, binarise (cached)."""
+    def case_transform(self, training: bool = False) -> Compose:
+        """Deterministic part: read, check pairs, preprocess, binarise, and for training cases apply the
+        label regime (cached)."""
         volumes = (*CASE_KEYS, *REVIEW_KEYS)
-        return Compose([
+        steps = [
             LoadScand(volumes),
             preprocessing_transform(self.preprocessing, "image", volumes[1:]),
             SelectForegroundd("label", self.hparams.foreground_labels),
             SelectForegroundd(("initial", "accepted")),
-        ])
+        ]
+        return Compose(steps + [ApplyLabelRegimed(self.label_regime)] if training else steps)
 
     def train_transform(self) -> Compose:
         patch = tuple(self.hparams.patch_size)
@@ -174,15 +184,15 @@ class MedrlDataModule(pl.LightningDataModule):
         return Compose([PerturbLabeld(config=self.perturbation), EnsureTyped(list(CASE_KEYS), track_meta=True)])
 
     # ----------------------------------------------------------------------------- data loaders
-    def _dataset(self, cases: list[dict], random_part: Compose, seed_offset: int) -> Dataset:
+    def _dataset(self, cases: list[dict], random_part: Compose, seed_offset: int, training: bool = False) -> Dataset:
         cases = [{**c, "perturbation_seed": self.hparams.seed + seed_offset + i} if seed_offset else dict(c) for i, c in enumerate(cases)]
         cases = [{k: v for k, v in c.items() if v is not None} for c in cases]
-        cached = CacheDataset(cases, self.case_transform(), cache_rate=1.0 if self.hparams.cache else 0.0,
+        cached = CacheDataset(cases, self.case_transform(training), cache_rate=1.0 if self.hparams.cache else 0.0,
                               num_workers=None, progress=False, copy_cache=False)
         return Dataset(cached, random_part)
 
     def train_dataloader(self) -> DataLoader:
-        dataset = self._dataset(self.cases["training"], self.train_transform(), seed_offset=0)
+        dataset = self._dataset(self.cases["training"], self.train_transform(), seed_offset=0, training=True)
         return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=True, num_workers=self.hparams.num_workers,
                           drop_last=False, persistent_workers=self.hparams.num_workers > 0)
 

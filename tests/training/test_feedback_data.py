@@ -79,3 +79,38 @@ def test_the_datamodule_mixes_a_dataset_and_reviews(tmp_path):
     from_review = torch.cat([b["from_review"] for b in batches])
     assert torch.equal(has_label, ~from_review) and len(has_label) == 2 * 8  # two patches per case
     assert np.isclose(float(torch.cat([b["corrections"].flatten() for b in batches]).float().max()), 2.0)
+
+
+def _training_cases(tmp_path, regime):
+    from medrl.data.synthetic import write_synthetic_dataset
+
+    dataset = write_synthetic_dataset(tmp_path / "data", n_train=2, n_val=1, n_test=0, seed=0)
+    data = MedrlDataModule(dataset=str(dataset), patch_size=(16, 16, 16), label_regime=regime)
+    data.setup("fit")
+    truth = [data.case_transform()(dict(case))["label"] for case in data.cases["training"]]
+    return [data.case_transform(training=True)(dict(case)) for case in data.cases["training"]], truth
+
+
+def test_the_sparse_regime_hides_labels_behind_a_simulated_clinicians_marks(tmp_path):
+    from medrl.training.label_regimes import LabelRegime
+
+    cases, truth = _training_cases(tmp_path, LabelRegime(kind="sparse", sparse_strokes=2, sparse_clicks=3, sparse_confirm=2))
+    for case, label in zip(cases, truth):
+        assert case.get("label") is None and not case["has_label"] and case["from_review"]
+        marks = case["corrections"][0].numpy()
+        assert 0 < (marks > 0).mean() < 0.05  # a sparse signal
+        assert label[0].numpy()[marks == 2].all() and not label[0].numpy()[marks == 1].any()  # every mark true
+        start = case["initial"][0].numpy() > 0
+        assert (start[marks > 0] == label[0].numpy()[marks > 0]).any()  # confirming marks: not all errors
+    again, _ = _training_cases(tmp_path / "again", LabelRegime(kind="sparse", sparse_strokes=2, sparse_clicks=3, sparse_confirm=2))
+    assert all(torch.equal(a["corrections"], b["corrections"]) for a, b in zip(cases, again))  # seeded per case
+
+
+def test_the_noisy_regime_perturbs_training_labels_by_a_few_mm(tmp_path):
+    from medrl.data.perturbation import dice_score
+    from medrl.training.label_regimes import LabelRegime
+
+    cases, truth = _training_cases(tmp_path, LabelRegime(kind="noisy", noise_mm=3.0))
+    dice = [dice_score(case["label"][0].numpy(), label[0].numpy()) for case, label in zip(cases, truth)]
+    print("noisy label Dice", dice)
+    assert all(0.4 < d < 0.98 for d in dice) and all(case.get("has_label", True) for case in cases)
