@@ -94,7 +94,7 @@ def test_finetune_under_ddp_on_two_cpu_processes(start, tmp_path):
                             timeout=300)
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-3000:]
-    assert "GLOBAL_RANK: 1, MEMBER: 2/2" in log and log.count("fine-tuned agents written to") == 1
+    assert "GLOBAL_RANK: 1, MEMBER: 2/2" in log and log.count("medrl finetune: agents written to") == 1
     assert read_checkpoint(output)["global_step"] == 4
     assert not [p for p in tmp_path.iterdir() if ".medrl-tmp-" in p.name]  # no temporary file left behind
 
