@@ -25,6 +25,7 @@ from medrl.env.regions import RegionAgents, VoxelAgents
 from medrl.env.reward import DEFAULT_EPS, boundary_weight, log_likelihood_map
 from medrl.env.reward_mixture import RewardConfig, task_reward_map
 from medrl.env.state import build_state, to_mask
+from medrl.env.verdict_reward import verdict_gain
 from medrl.errors import MedrlInputError
 
 
@@ -76,6 +77,7 @@ def _check_episode_inputs(
     label_valid: torch.Tensor | None,
     regions: torch.Tensor | None,
     corrections: torch.Tensor | None = None,
+    verdict: torch.Tensor | None = None,
 ) -> None:
     """Raise :class:`MedrlInputError` unless the inputs of :meth:`RefinementEnv.reset` fit together."""
     _check_volume_batch("image", image)
@@ -90,6 +92,10 @@ def _check_episode_inputs(
         _check_volume_batch("label_valid", label_valid, image.shape)
     if corrections is not None:
         _check_volume_batch("corrections", corrections, image.shape)
+    if verdict is not None:
+        _check_volume_batch("verdict", verdict, image.shape)
+        if not bool(((verdict >= -1) & (verdict <= 1)).all()):
+            raise MedrlInputError("verdict", "a signed verdict map holds values in [-1, 1]")
     if regions is not None and tuple(regions.shape) != (image.shape[0], *image.shape[2:]):
         raise MedrlInputError("regions", f"expected shape (B, D, H, W) = {(image.shape[0], *image.shape[2:])}")
 
@@ -112,7 +118,10 @@ class RefinementEnv:
     ``image`` (B, 1, D, H, W) float32; ``p`` (B, 1, D, H, W) float32 in [0, 1]; ``hints``
     (B, 2, D, H, W) float32 in [0, 1]; ``target`` / ``valid`` / ``weight`` (B, 1, D, H, W), the
     reward's target (float {0, 1}), where it is known (bool) and its weight (float, 0 where not valid);
-    ``clicks`` (B lists of :class:`Click`); ``agents`` (voxel or region agents).
+    ``verdict_target`` (B, 1, D, H, W) float32 in [−1, 1] or ``None``: the signed verdict map where no
+    clinician marked the voxel; ``known`` (B, 1, D, H, W) bool: where a target or a verdict is known
+    (``valid`` itself without verdicts); ``clicks`` (B lists of :class:`Click`); ``agents`` (voxel or
+    region agents).
     Change ``p`` only through :meth:`step` (or :meth:`reset`): the environment caches the
     log-likelihood of ``p`` so that a step computes the reward's cross-entropy once, not twice.
 
@@ -140,6 +149,7 @@ class RefinementEnv:
         n_regions: int | None = None,
         seed: int | None = None,
         corrections: torch.Tensor | None = None,
+        verdict: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Start an episode.
 
@@ -161,20 +171,27 @@ class RefinementEnv:
                 hints — the robot clinician clicks on them like on any known target, so the agents
                 learn to reproduce the corrections. A volume with no label and only corrections
                 trains from its corrections alone.
+            verdict: optional (B, 1, D, H, W) float signed verdict map in [−1, 1] (see
+                :func:`medrl.env.verdict_reward.signed_verdict_map`): where non-zero, each step also
+                earns ``config.reward.verdict`` × :func:`~medrl.env.verdict_reward.verdict_gain`, not
+                multiplied by the target's weight, so a voxel with a verdict and no label earns it too;
+                a voxel a clinician marked keeps its mark's target instead. ``None``: no verdict.
 
         Returns:
             The state (B, 4, D, H, W) float32.
 
         Raises:
-            MedrlInputError: on mismatched shapes, probabilities outside [0, 1], labels outside {0, 1}.
+            MedrlInputError: on mismatched shapes, probabilities outside [0, 1], labels outside {0, 1},
+                verdicts outside [−1, 1].
         """
-        _check_episode_inputs(image, p0, label, label_valid, regions, corrections)
+        _check_episode_inputs(image, p0, label, label_valid, regions, corrections, verdict)
         if seed is not None:
             self.rng = np.random.default_rng(seed)
 
         self.image, self.p = image.float(), p0.float()
         self.label = None if label is None else label.float()
         self.label_valid = None if label_valid is None else label_valid.bool()
+        self.verdict = None if verdict is None else verdict.to(image.device).float()
         self.spacing = _per_volume_spacing(spacing, image.shape[0])
         if regions is None:
             self.agents = VoxelAgents(image.shape[2:])
@@ -234,7 +251,7 @@ class RefinementEnv:
             ``(state, reward_map)``: the next state (B, 4, D, H, W) float32 and the reward
             (B, 1, D, H, W) float32: the relative cross-entropy gain, plus the task rewards the config
             asks for (:mod:`medrl.env.reward_mixture`), times the voxel weights (0 where the target is
-            unknown).
+            unknown); plus the weighted verdict gain where a verdict map was given.
         """
         voxel_actions = self.agents.broadcast(actions.reshape(actions.shape[0], 1, -1))
         p_prev, self.p = self.p, self.actions.apply(self.p, voxel_actions)
@@ -249,23 +266,30 @@ class RefinementEnv:
         task = task_reward_map(reward, p_prev, self.p, self.target, self.valid, self.spacing)
         if task is not None:
             reward_map.add_(task)
-        return self.state(), reward_map.mul_(self.weight)
+        reward_map.mul_(self.weight)
+        if self.verdict_target is not None and reward.verdict > 0:
+            reward_map.add_(self._verdict_rewards(p_prev, self.p))
+        return self.state(), reward_map
 
     # ------------------------------------------------------------------------------ agent views
     def agent_valid(self) -> torch.Tensor:
-        """(B, N) bool: agents with at least one voxel whose target is known."""
-        return self.agents.pool(self.valid.float())[:, 0] > 0
+        """(B, N) bool: agents with at least one voxel whose target or verdict is known."""
+        return self.agents.pool(self.known.float())[:, 0] > 0
 
     def agent_rewards(self, reward_map: torch.Tensor) -> torch.Tensor:
-        """(B, N) float32 agent rewards: a region's is the mean reward of its valid voxels."""
-        return self.agents.pool(reward_map, self.valid)[:, 0]
+        """(B, N) float32 agent rewards: a region's is the mean reward of its known voxels."""
+        return self.agents.pool(reward_map, self.known)[:, 0]
 
     def oracle_actions(self) -> torch.Tensor:
-        """(B, N) int64: each agent's action with the highest immediate (mean) reward from here."""
-        if isinstance(self.agents, VoxelAgents) and self.actions.has_both_directions and self._binary_target():
+        """(B, N) int64: each agent's action with the highest immediate (mean) reward from here (the
+        CE gain, and the verdict gain where verdicts are given; task rewards are not scored)."""
+        fast = isinstance(self.agents, VoxelAgents) and self.actions.has_both_directions and self._binary_target()
+        if fast and self.verdict_target is None:
             return self.actions.oracle_towards_binary_target(self.target, self.valid, self.weight).flatten(1)
         rewards = self.actions.action_rewards(self.p, self.target, self.valid, self.weight, self.config.eps)
-        return self.actions.best_action(self.agents.pool(rewards, self.valid), dim=1)
+        if self.verdict_target is not None:
+            rewards = rewards.mul_(self.config.reward.ce_gain).add_(self._verdict_rewards(self.p, self.actions.candidates(self.p)))
+        return self.actions.best_action(self.agents.pool(rewards, self.known), dim=1)
 
     def _binary_target(self) -> bool:
         return bool(((self.target == 0) | (self.target == 1)).all())
@@ -290,7 +314,8 @@ class RefinementEnv:
 
     # -------------------------------------------------------------------------------- internals
     def _robot_clicks(self) -> list[list[Click]]:
-        if self.label is None and not self.clinician_mask.any():
+        """The robot clinician's clicks on the errors against the known target (none where only verdicts are known)."""
+        if self.label is None and not self.clinician_mask.any() and self.verdict is None:
             raise MedrlInputError("label", "the robot clinician needs a label or corrections to click; pass clicks instead")
         masks, targets = self.mask()[:, 0].cpu().numpy(), (self.target[:, 0] >= 0.5).cpu().numpy()
         known = self.valid[:, 0].cpu().numpy()
@@ -312,3 +337,13 @@ class RefinementEnv:
             ])
             self.weight = self.weight * torch.from_numpy(boundary).to(self.weight.device).unsqueeze(1)
         self._log_likelihood = log_likelihood_map(self.p, self.target, self.config.eps)
+        self.verdict_target, self.known = None, self.valid
+        if self.verdict is not None:  # a clinician's mark overrides the verdict on its voxel
+            self.verdict_target = self.verdict.masked_fill(self.clinician_mask, 0.0)
+            self.known = self.valid | (self.verdict_target != 0)
+
+    def _verdict_rewards(self, p_prev: torch.Tensor, p_next: torch.Tensor) -> torch.Tensor:
+        """``config.reward.verdict`` × the verdict gain from ``p_prev`` to ``p_next`` (broadcast, e.g. over
+        every action's candidates (B, A, D, H, W)), one full-size action earning ±1."""
+        max_step = max((abs(d) for d in self.config.deltas), default=0.0) or 1.0
+        return verdict_gain(p_prev, p_next, self.verdict_target, max_step=max_step).mul_(self.config.reward.verdict)
