@@ -1,19 +1,24 @@
-"""The feedback store: every accepted review, append-only, in one folder.
+"""The feedback store: every accepted review and every verdict on a refinement, append-only, in one folder.
 
 Layout of a store folder::
 
-    feedback.sqlite                 one row per accepted review (table ``reviews``), WAL journal so
-                                    readers never block the writer
-    reviews/<id>/accepted.nii.gz    the accepted mask, uint8, on the scan's own grid
-    reviews/<id>/before.nii.gz      the mask the review started from
-    reviews/<id>/after.nii.gz       the agents' last refinement (when they ran)
-    reviews/<id>/corrections.nii.gz clinician labels: 0 untouched, 1 marked background, 2 marked foreground
-    autosave/<session>.json         in-progress clicks and strokes of open sessions (see ``autosave``)
+    feedback.sqlite                  one row per accepted review (table ``reviews``) and per verdict
+                                     (table ``verdicts``), WAL journal so readers never block the writer
+    reviews/<id>/accepted.nii.gz     the accepted mask, uint8, on the scan's own grid
+    reviews/<id>/before.nii.gz       the mask the review started from
+    reviews/<id>/after.nii.gz        the agents' last refinement (when they ran)
+    reviews/<id>/corrections.nii.gz  clinician labels: 0 untouched, 1 marked background, 2 marked foreground
+    verdicts/<id>/before.nii.gz      the mask the judged refinement started from
+    verdicts/<id>/direction.nii.gz   what the refinement did: 0 unchanged, 1 lowered, 2 raised (see
+                                     :mod:`medrl.env.verdict_reward`)
+    verdicts/<id>/corrections.nii.gz the clinician's marks when the verdict was given (0/1/2 as above)
+    autosave/<session>.json          in-progress clicks and strokes of open sessions (see ``autosave``)
 
-A row records the scan (path and SHA-256 of its file), the reviewer, the time (UTC, ISO 8601), the
-clicks in RAS world millimetres, and the paths of the masks. Rows are only ever added: SQLite triggers
-refuse UPDATE and DELETE. Mask files are written (atomically) before their row is committed, so a
-crash leaves at most unreferenced files, never a row that points at nothing.
+A verdict is a clinician's +1 (accepted) or −1 (rejected) on one refinement of the agents. A row records
+the scan (path and SHA-256 of its file), the reviewer, the time (UTC, ISO 8601), the clicks in RAS
+world millimetres, and the paths of the masks. Rows are only ever added: SQLite triggers refuse UPDATE
+and DELETE. Mask files are written (atomically) before their row is committed, so a crash leaves at
+most unreferenced files, never a row that points at nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ from medrl.errors import MedrlInputError
 
 DATABASE = "feedback.sqlite"
 MASK_KINDS = ("accepted", "before", "after", "corrections")
+VERDICT_MASK_KINDS = ("before", "direction", "corrections")
+VERDICTS = (-1, 1)
+"""A verdict: −1 the clinician rejected the refinement, +1 accepted it."""
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS reviews (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -54,7 +62,28 @@ CREATE TRIGGER IF NOT EXISTS reviews_no_update BEFORE UPDATE ON reviews
 BEGIN SELECT RAISE(ABORT, 'the feedback store is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS reviews_no_delete BEFORE DELETE ON reviews
 BEGIN SELECT RAISE(ABORT, 'the feedback store is append-only'); END;
+CREATE TABLE IF NOT EXISTS verdicts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    verdict_uid TEXT NOT NULL UNIQUE,
+    scan_path TEXT NOT NULL,
+    scan_sha256 TEXT NOT NULL,
+    reviewer TEXT NOT NULL,
+    created_utc TEXT NOT NULL,
+    clicks_ras_json TEXT NOT NULL,
+    checkpoint TEXT,
+    verdict INTEGER NOT NULL CHECK (verdict IN (-1, 1)),
+    session_id TEXT,
+    before_path TEXT NOT NULL,
+    direction_path TEXT NOT NULL,
+    corrections_path TEXT
+);
+CREATE TRIGGER IF NOT EXISTS verdicts_no_update BEFORE UPDATE ON verdicts
+BEGIN SELECT RAISE(ABORT, 'the feedback store is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS verdicts_no_delete BEFORE DELETE ON verdicts
+BEGIN SELECT RAISE(ABORT, 'the feedback store is append-only'); END;
 """
+VERDICT_COLUMNS = ("id", "verdict_uid", "scan_path", "scan_sha256", "reviewer", "created_utc", "clicks_ras_json", "checkpoint",
+                   "verdict", "session_id", "before_path", "direction_path", "corrections_path")
 
 
 @dataclass(frozen=True)
@@ -73,6 +102,29 @@ class ReviewRecord:
     accepted_path: str
     before_path: str | None
     after_path: str | None
+    corrections_path: str | None
+
+
+@dataclass(frozen=True)
+class VerdictRecord:
+    """One verdict on a refinement as stored: ``verdict`` +1 (accepted) or −1 (rejected); the masks
+    (absolute paths, on the scan's own grid) are the mask the refinement started from (``before``),
+    what it did (``direction``: 0 unchanged, 1 lowered, 2 raised) and the clinician's marks at that
+    moment (``corrections``, or ``None``); ``clicks_ras`` as in :class:`ReviewRecord`; ``session_id``
+    the review session that gave it."""
+
+    id: int
+    verdict_uid: str
+    scan_path: str
+    scan_sha256: str
+    reviewer: str
+    created_utc: str
+    clicks_ras: list
+    checkpoint: str | None
+    verdict: int
+    session_id: str | None
+    before_path: str
+    direction_path: str
     corrections_path: str | None
 
 
@@ -125,31 +177,60 @@ class FeedbackStore:
         if masks.get("accepted") is None:
             raise MedrlInputError("accepted", "a review needs its accepted mask")
         uid = uuid.uuid4().hex
-        folder = self.folder / "reviews" / uid
-        paths = {}
-        for kind in MASK_KINDS:
-            if masks.get(kind) is not None:
-                paths[kind] = write_mask(np.asarray(masks[kind]), affine, folder / f"{kind}.nii.gz")
-        row = (uid, os.fspath(Path(scan_path).resolve()), file_sha256(scan_path), reviewer,
-               datetime.now(timezone.utc).isoformat(timespec="seconds"), json.dumps(clicks_ras), checkpoint,
-               *(os.fspath(paths[k]) if k in paths else None for k in MASK_KINDS))
+        paths = _write_masks(self.folder / "reviews" / uid, masks, MASK_KINDS, affine)
+        row = (uid, *_provenance(scan_path, reviewer, clicks_ras), checkpoint, *paths)
         with self._connect() as connection:
             connection.execute(
                 "INSERT INTO reviews (review_uid, scan_path, scan_sha256, reviewer, created_utc, clicks_ras_json, "
                 "checkpoint, accepted_path, before_path, after_path, corrections_path) VALUES (?,?,?,?,?,?,?,?,?,?,?)", row)
         return next(r for r in self.reviews() if r.review_uid == uid)
 
+    def add_verdict(self, scan_path: str | os.PathLike, reviewer: str, verdict: int, masks: dict, affine: np.ndarray,
+                    clicks_ras: list, checkpoint: str | None = None, session_id: str | None = None) -> VerdictRecord:
+        """Record one verdict on a refinement of the agents.
+
+        Args:
+            scan_path: the reviewed scan (file or DICOM folder); its content hash is stored.
+            reviewer: who gave the verdict.
+            verdict: +1 (accepted) or −1 (rejected).
+            masks: ``{"before": (X, Y, Z) {0, 1}, "direction": (X, Y, Z) {0, 1, 2}, "corrections": (X, Y, Z)
+                {0, 1, 2}}`` integer arrays on the scan's own grid (``corrections`` optional).
+            affine: (4, 4) RAS affine of the scan's grid.
+            clicks_ras: the clinician's clicks and strokes so far, in RAS mm (as for :meth:`add_review`).
+            checkpoint: the checkpoint whose agents made the refinement.
+            session_id: the review session that gave the verdict.
+
+        Raises:
+            MedrlInputError: a verdict other than ±1, a mask missing, of another shape or with values
+                outside its range; nothing is written then.
+        """
+        _check_verdict(verdict, masks)
+        uid = uuid.uuid4().hex
+        paths = _write_masks(self.folder / "verdicts" / uid, masks, VERDICT_MASK_KINDS, affine)
+        row = (uid, *_provenance(scan_path, reviewer, clicks_ras), checkpoint, int(verdict), session_id, *paths)
+        with self._connect() as connection:
+            connection.execute(f"INSERT INTO verdicts ({', '.join(VERDICT_COLUMNS[1:])}) VALUES ({', '.join('?' * len(row))})", row)
+        return next(r for r in self.verdicts() if r.verdict_uid == uid)
+
     # ------------------------------------------------------------------------------ reading
     def reviews(self) -> list[ReviewRecord]:
         """Every accepted review, oldest first."""
+        rows = self._select("SELECT id, review_uid, scan_path, scan_sha256, reviewer, created_utc, clicks_ras_json, checkpoint, "
+                            "accepted_path, before_path, after_path, corrections_path FROM reviews ORDER BY id")
+        return [ReviewRecord(*row[:6], json.loads(row[6]), *row[7:]) for row in rows]
+
+    def verdicts(self) -> list[VerdictRecord]:
+        """Every verdict on a refinement, oldest first."""
+        rows = self._select(f"SELECT {', '.join(VERDICT_COLUMNS)} FROM verdicts ORDER BY id")
+        return [VerdictRecord(*row[:6], json.loads(row[6]), *row[7:]) for row in rows]
+
+    def _select(self, query: str) -> list[tuple]:
+        """Rows of a query on a read-only connection (never blocks the writer)."""
         connection = sqlite3.connect(f"file:{self.folder / DATABASE}?mode=ro", uri=True, timeout=30)
         try:
-            rows = connection.execute(
-                "SELECT id, review_uid, scan_path, scan_sha256, reviewer, created_utc, clicks_ras_json, checkpoint, "
-                "accepted_path, before_path, after_path, corrections_path FROM reviews ORDER BY id").fetchall()
+            return connection.execute(query).fetchall()
         finally:
             connection.close()
-        return [ReviewRecord(*row[:6], json.loads(row[6]), *row[7:]) for row in rows]
 
     # ----------------------------------------------------------------------------- autosave
     def autosave_path(self, session: str) -> Path:
@@ -176,3 +257,36 @@ class FeedbackStore:
     def close_session(self, session: str) -> None:
         """Forget a session's autosave once its review is recorded."""
         self.autosave_path(session).unlink(missing_ok=True)
+
+
+def _provenance(scan_path, reviewer: str, clicks_ras: list) -> tuple:
+    """(resolved scan path, its SHA-256, reviewer, UTC time now, clicks as JSON): a row's first columns."""
+    return (os.fspath(Path(scan_path).resolve()), file_sha256(scan_path), reviewer,
+            datetime.now(timezone.utc).isoformat(timespec="seconds"), json.dumps(clicks_ras))
+
+
+def _write_masks(folder: Path, masks: dict, kinds: tuple, affine: np.ndarray) -> list[str | None]:
+    """Write each given mask of ``kinds`` to ``folder/<kind>.nii.gz`` (uint8, atomically); their paths in
+    the order of ``kinds``, ``None`` for masks not given."""
+    return [None if masks.get(kind) is None else os.fspath(write_mask(np.asarray(masks[kind]), affine, folder / f"{kind}.nii.gz"))
+            for kind in kinds]
+
+
+def _check_verdict(verdict, masks: dict) -> None:
+    """Raise :class:`MedrlInputError` unless ``verdict`` is ±1 and the masks of a verdict fit together."""
+    if isinstance(verdict, bool) or verdict not in VERDICTS:
+        raise MedrlInputError("verdict", f"must be +1 (accepted) or -1 (rejected), got {verdict!r}")
+    highest = {"before": 1, "direction": 2, "corrections": 2}
+    for kind in ("before", "direction"):
+        if masks.get(kind) is None:
+            raise MedrlInputError(kind, "a verdict needs the mask its refinement started from and the refinement's direction map")
+    shape = np.shape(masks["before"])
+    for kind, top in highest.items():
+        mask = masks.get(kind)
+        if mask is None:
+            continue
+        mask = np.asarray(mask)
+        if mask.shape != shape:
+            raise MedrlInputError(kind, f"shape {mask.shape} differs from the before mask's {shape}")
+        if mask.size and (mask.min() < 0 or mask.max() > top or not np.array_equal(mask, np.round(mask))):
+            raise MedrlInputError(kind, f"values must be integers in 0..{top}")
