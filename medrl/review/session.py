@@ -7,8 +7,11 @@ notebook cell or a test can drive without a browser.
     session.paint((72, 45, 20), radius_mm=2.0, erase=True)
     session.stroke([(60, 40, 22), (66, 44, 22)], radius_mm=3.0)   # a mouse drag: one undoable action
     session.refine()                                   # the agents act around the new clicks and strokes
+    session.reject()                                   # not like that: undone, and a verdict -1 recorded
     session.undo(); session.redo()
+    session.refine()
     record = session.accept(save_to="out/scan_mask.nii.gz")   # mask on the scan's grid + a feedback record
+                                                       # (and a verdict +1 for the last refinement)
 
 Everything happens on the refiner's working grid (canonical RAS). Clinician labels are final: a
 clicked or painted voxel keeps its label through every refinement. A dab gives the agents a hint at
@@ -16,6 +19,12 @@ its centre, a stroke hints along its path (one every σ of the hint maps). After
 session's clicks and strokes are autosaved in the store, so a crashed kernel loses nothing:
 ``ReviewSession.resume(...)`` replays them. Once accepted, a session refuses further changes (one
 session, one review): open a new session to review the scan again.
+
+Verdicts teach the agents what a clinician thought of their work (:mod:`medrl.env.verdict_reward`):
+``reject()`` right after a refinement undoes it and records verdict −1 for it in the store;
+``accept()`` records verdict +1 for the last refinement still standing. Each verdict keeps the mask the
+refinement started from and its direction map (which voxels it turned foreground or background); a
+refinement that changed no voxel's mask gets no verdict.
 """
 
 from __future__ import annotations
@@ -34,8 +43,9 @@ from medrl.data.writers import NIFTI_SUFFIXES, write_mask
 from medrl.env.clicks import Click
 from medrl.env.feedback import MARKED_BACKGROUND, MARKED_FOREGROUND
 from medrl.env.state import soft_start, to_mask
+from medrl.env.verdict_reward import ACCEPTED, REJECTED, refinement_direction
 from medrl.errors import MedrlInputError
-from medrl.feedback.store import FeedbackStore, ReviewRecord
+from medrl.feedback.store import FeedbackStore, ReviewRecord, VerdictRecord
 from medrl.inference.refiner import Refiner
 from medrl.review.brush import densify, footprint, thin
 from medrl.review.display_image import raw_on_working_grid
@@ -79,6 +89,19 @@ class Action:
         return cls(tuple(int(v) for v in record["index"]), bool(record["foreground"]), float(record["radius_mm"]), path)
 
 
+@dataclass(frozen=True)
+class Refinement:
+    """What one :meth:`ReviewSession.refine` did, on the working grid, kept for a verdict.
+
+    Attributes:
+        before: (1, 1, X', Y', Z') uint8 {0, 1}: the mask it started from.
+        direction: (1, 1, X', Y', Z') uint8: 0 unchanged, 1 turned background, 2 turned foreground.
+    """
+
+    before: torch.Tensor
+    direction: torch.Tensor
+
+
 class ReviewSession:
     """One scan under review.
 
@@ -108,6 +131,8 @@ class ReviewSession:
         self.refined_upto = 0  # actions[:refined_upto] were seen by the agents
         self.saved_to: Path | None = None  # where accept(save_to=...) wrote the mask
         self.record: ReviewRecord | None = None  # set by accept; the session is then closed to changes
+        self.refinement: Refinement | None = None  # the last refinement standing (not rejected, not undone)
+        self.verdicts: list[VerdictRecord] = []  # recorded by reject and accept, oldest first
         self._display: np.ndarray | None = None
         self._undo: list[tuple] = []
         self._redo: list[tuple] = []
@@ -176,12 +201,35 @@ class ReviewSession:
         """
         self._check_open()
         self._checkpoint()
+        start = self._undo[-1][0]  # the probabilities before, as kept for undo
         new = [c for a in self.actions[self.refined_upto:] for c in self._hints(a)]
         previous = [c for a in self.actions[: self.refined_upto] for c in self._hints(a)]
         self.p = self.refiner.refine(self.case, self.p, new, steps=steps, previous_clicks=previous, resume=True,
                                      progress=progress)
         self._fix_labels()
         self.after, self.refined_upto = to_mask(self.p).to(torch.uint8), len(self.actions)
+        self.refinement = Refinement(to_mask(start).to(torch.uint8), refinement_direction(start, self.p))
+
+    def reject(self) -> VerdictRecord | None:
+        """The clinician rejects the agents' last refinement: the mask goes back to what it was before it,
+        and verdict −1 for it is recorded in the store (when the session has one). Call it right after
+        :meth:`refine`; the rejected refinement cannot be redone (redo is cleared), undo continues
+        from before it.
+
+        Returns:
+            The verdict's record, or ``None`` without a store or when the refinement changed no voxel.
+
+        Raises:
+            MedrlInputError: no refinement to reject (none yet, or corrections made since it).
+        """
+        self._check_open()
+        if self.refinement is None or self.refined_upto != len(self.actions) or not self._undo:
+            raise MedrlInputError("reject", "no refinement to reject: reject right after Refine (undo later corrections first)")
+        record = self._record_verdict(REJECTED) if self.store is not None else None
+        self.p, self.actions, self.refined_upto, self.after, self.refinement = self._undo.pop()
+        self._redo.clear()
+        self._autosave()
+        return record
 
     def undo(self) -> bool:
         """Go back one action or refinement; False when there is nothing to undo."""
@@ -195,7 +243,8 @@ class ReviewSession:
 
     def accept(self, save_to: str | os.PathLike | None = None, overwrite: bool = False) -> ReviewRecord:
         """Record the review in the store: accepted, before, after and correction masks on the scan's
-        own grid, clicks and strokes in RAS mm. The autosave is then closed.
+        own grid, clicks and strokes in RAS mm; and verdict +1 for the last refinement standing (see
+        :meth:`reject`). The autosave is then closed.
 
         Args:
             save_to: also write the accepted mask there, as NIfTI (``.nii``/``.nii.gz``), ``uint8``
@@ -214,15 +263,14 @@ class ReviewSession:
         inputs = (self.scan, self.mask_path)
         if save_to is not None:
             save_to = _nifti_output(save_to, overwrite, inputs)
-        to_input = self.refiner.to_input_grid
-        masks = {"accepted": to_input(self.case, to_mask(self.p)), "before": to_input(self.case, self.before),
-                 "corrections": to_input(self.case, self.corrections()[None, None])}
+        masks = {"accepted": to_mask(self.p), "before": self.before, "corrections": self.corrections()[None, None]}
         if self.after is not None:
-            masks["after"] = to_input(self.case, self.after)
-        affine = np.asarray(masks["accepted"].affine)
-        arrays = {k: v[0].numpy().round().astype(np.uint8) for k, v in masks.items()}
+            masks["after"] = self.after
+        arrays, affine = self._on_scan_grid(masks)
         if save_to is not None:
             self.saved_to = write_mask(arrays["accepted"], affine, save_to, overwrite=overwrite, inputs=inputs)
+        if self.refinement is not None:
+            self._record_verdict(ACCEPTED)
         self.record = self.store.add_review(self.scan, self.reviewer, arrays, affine, self.clicks_ras(),
                                             checkpoint=self.refiner.source)
         self.store.close_session(self.session_id)
@@ -254,6 +302,25 @@ class ReviewSession:
         return records
 
     # --------------------------------------------------------------------------- internals
+    def _on_scan_grid(self, masks: dict) -> tuple[dict, np.ndarray]:
+        """Working-grid masks (1, 1, X', Y', Z') as uint8 (X, Y, Z) arrays on the scan's own grid, and its affine."""
+        on_scan = {kind: self.refiner.to_input_grid(self.case, mask) for kind, mask in masks.items()}
+        affine = np.asarray(next(iter(on_scan.values())).affine)
+        return {kind: mask[0].numpy().round().astype(np.uint8) for kind, mask in on_scan.items()}, affine
+
+    def _record_verdict(self, verdict: int) -> VerdictRecord | None:
+        """Record ``verdict`` on :attr:`refinement` with the clinician's marks now; ``None`` (nothing
+        recorded) when the refinement changed no voxel's mask."""
+        if not bool(self.refinement.direction.any()):
+            return None
+        masks = {"before": self.refinement.before, "direction": self.refinement.direction,
+                 "corrections": self.corrections()[None, None]}
+        arrays, affine = self._on_scan_grid(masks)
+        record = self.store.add_verdict(self.scan, self.reviewer, verdict, arrays, affine, self.clicks_ras(),
+                                        checkpoint=self.refiner.source, session_id=self.session_id)
+        self.verdicts.append(record)
+        return record
+
     def _centres(self, action: Action) -> list[tuple[int, int, int]]:
         """Dab centres of an action: a stroke densified along its path, else its one index."""
         return densify(action.path, self.spacing, action.radius_mm) if action.path else [action.index]
@@ -289,7 +356,7 @@ class ReviewSession:
         self.p[0, 0] = torch.where(marks == MARKED_FOREGROUND, 1.0, torch.where(marks == MARKED_BACKGROUND, 0.0, self.p[0, 0]))
 
     def _state(self) -> tuple:
-        return self.p.clone(), list(self.actions), self.refined_upto, self.after
+        return self.p.clone(), list(self.actions), self.refined_upto, self.after, self.refinement
 
     def _checkpoint(self) -> None:
         self._undo.append(self._state())
@@ -300,7 +367,7 @@ class ReviewSession:
         if not source:
             return False
         target.append(self._state())
-        self.p, self.actions, self.refined_upto, self.after = source.pop()
+        self.p, self.actions, self.refined_upto, self.after, self.refinement = source.pop()
         self._autosave()
         return True
 

@@ -1,6 +1,6 @@
 """The review session API (what the notebook widget drives): clicks and strokes change the mask where
-expected, undo restores, accept writes the scan's exact geometry and a full feedback record, and a
-killed kernel's work comes back from the autosave."""
+expected, undo restores, accept writes the scan's exact geometry and a full feedback record, reject
+undoes a refinement and records a verdict, and a killed kernel's work comes back from the autosave."""
 
 from __future__ import annotations
 
@@ -218,7 +218,7 @@ def test_an_accepted_session_refuses_further_changes(checkpoint, scene_files, tm
     session.click((10, 10, 10), positive=True)
     record = session.accept()
     for change in (lambda: session.click((11, 10, 10)), lambda: session.stroke([(5, 5, 5)], 1.0), session.refine,
-                   session.undo, session.accept):
+                   session.undo, session.reject, session.accept):
         with pytest.raises(MedrlInputError, match=f"accepted \\(review {record.id}\\)"):
             change()
     assert len(FeedbackStore(tmp_path / "store").reviews()) == 1 and len(session.actions) == 1
@@ -230,3 +230,82 @@ def test_undo_history_is_bounded(checkpoint, scene_files, tmp_path):
         session.click((20, 20, z), positive=True)
     assert session.undo() and session.undo() and not session.undo()  # the oldest step was dropped
     assert len(session.actions) == 1
+
+
+# ------------------------------------------------------------------------------- verdicts
+def _changed_by_refining(session: ReviewSession) -> tuple[np.ndarray, np.ndarray]:
+    """Refine; the masks before and after (working grid). The untrained agents change many voxels."""
+    before = session.mask().astype(bool)
+    session.refine()
+    after = session.mask().astype(bool)
+    assert (before != after).sum() > 10
+    return before, after
+
+
+def test_reject_undoes_the_refinement_and_records_verdict_minus_one(checkpoint, scene_files, tmp_path):
+    scene = scene_files[0]
+    session = _session(checkpoint, scene_files, tmp_path)
+    session.click(_working_index(session, scene.missed_centre), positive=True)
+    start = session.mask().copy()
+    before, after = _changed_by_refining(session)
+    record = session.reject()
+    assert np.array_equal(session.mask(), start) and len(session.actions) == 1  # the click stays
+    assert record.verdict == -1 and session.verdicts == [record] and record.session_id == session.session_id
+    assert FeedbackStore(tmp_path / "store").verdicts() == [record] and FeedbackStore(tmp_path / "store").reviews() == []
+    stored_before = read_scan(record.before_path, kind="label")
+    direction = read_scan(record.direction_path, kind="label")[0].numpy()
+    np.testing.assert_allclose(np.asarray(stored_before.affine), AFFINE, atol=1e-4)
+    assert stored_before.shape[1:] == scene.image.shape and stored_before[0].numpy().sum() == before.sum()
+    assert (direction == 2).sum() == (after & ~before).sum() and (direction == 1).sum() == (before & ~after).sum()
+    assert direction[scene.missed_centre] == 0  # the clicked voxel keeps its label: the agents did not change it
+    assert read_scan(record.corrections_path, kind="label")[0].numpy()[scene.missed_centre] == 2
+    assert record.clicks_ras == session.clicks_ras() and record.checkpoint == str(checkpoint)
+    assert not session.redo()  # a rejected refinement cannot come back
+    assert session.undo() and np.array_equal(session.mask(), session.before[0, 0].numpy())  # the click undone
+
+
+def test_accept_records_verdict_plus_one_for_the_last_refinement_standing(checkpoint, scene_files, tmp_path):
+    scene = scene_files[0]
+    session = _session(checkpoint, scene_files, tmp_path)
+    session.click(_working_index(session, scene.missed_centre), positive=True)
+    first_before, first_after = _changed_by_refining(session)
+    session.click((10, 10, 10), positive=False)
+    _changed_by_refining(session)
+    rejected = session.reject()
+    assert session.mask()[10, 10, 10] == 0 and len(session.actions) == 2
+    review = session.accept()
+    verdicts = FeedbackStore(tmp_path / "store").verdicts()
+    assert [v.verdict for v in verdicts] == [-1, 1] and verdicts[0] == rejected and session.verdicts == verdicts
+    accepted = verdicts[1]
+    direction = read_scan(accepted.direction_path, kind="label")[0].numpy()
+    assert (direction == 2).sum() == (first_after & ~first_before).sum()  # the first refinement's changes
+    assert read_scan(accepted.before_path, kind="label")[0].numpy().sum() == first_before.sum()
+    corrections = read_scan(accepted.corrections_path, kind="label")[0].numpy()
+    assert (corrections == 2).sum() == 1 and (corrections == 1).sum() == 1  # the marks when accepted: both clicks
+    assert review.after_path is not None and len(FeedbackStore(tmp_path / "store").reviews()) == 1
+
+
+def test_no_verdict_for_an_undone_or_an_empty_refinement(checkpoint, scene_files, tmp_path):
+    session = _session(checkpoint, scene_files, tmp_path)
+    _changed_by_refining(session)
+    assert session.undo() and session.refinement is None
+    session.refine(steps=0)  # the agents do nothing: there is nothing to judge
+    assert session.reject() is None and session.refinement is None
+    session.accept()
+    assert FeedbackStore(tmp_path / "store").verdicts() == [] and session.verdicts == []
+
+
+def test_reject_needs_a_refinement_just_made(checkpoint, scene_files, tmp_path):
+    from medrl.errors import MedrlInputError
+
+    _, scan, start = scene_files
+    session = ReviewSession(Refiner.from_checkpoint(checkpoint), scan, start)  # no store: reject still undoes
+    with pytest.raises(MedrlInputError, match="reject: no refinement to reject"):
+        session.reject()
+    before, _ = _changed_by_refining(session)
+    session.click((10, 10, 10), positive=True)
+    with pytest.raises(MedrlInputError, match="no refinement to reject"):
+        session.reject()
+    assert session.undo()  # the click
+    assert session.reject() is None and np.array_equal(session.mask(), before)
+    assert session.redo() is False and session.undo() is False
