@@ -92,11 +92,15 @@ class TrainingTargetsd(MapTransform):
     ``has_label`` (bool: the label is known everywhere) and ``from_review`` (bool). A review trained
     on its accepted mask brings it as ``accepted``, which becomes the label. Dataset cases default to
     ``has_label=True, from_review=False``.
+
+    With ``verdicts``, a case also holds ``verdict_direction`` (1, X, Y, Z) uint8 {0, 1, 2} (zeros where
+    no verdict was given) and ``verdict`` (float: +1 accepted, −1 rejected, 0 none); see
+    :mod:`medrl.feedback.cases`.
     """
 
-    def __init__(self, image_key: str = "image"):
+    def __init__(self, image_key: str = "image", verdicts: bool = False):
         super().__init__([image_key])
-        self.image_key = image_key
+        self.image_key, self.verdicts = image_key, verdicts
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
         result = dict(data)
@@ -106,9 +110,12 @@ class TrainingTargetsd(MapTransform):
         empty = torch.zeros_like(result[self.image_key], dtype=torch.uint8)
         result["has_label"] = bool(result.get("has_label", True)) and result.get("label") is not None
         result["from_review"] = bool(result.get("from_review", False))
-        for key in ("label", "corrections"):
+        maps = ("label", "corrections", "verdict_direction") if self.verdicts else ("label", "corrections")
+        for key in maps:
             if result.get(key) is None:
                 result[key] = empty.clone()
+        if self.verdicts:
+            result["verdict"] = float(result.get("verdict", 0.0))
         return result
 
 
@@ -117,8 +124,8 @@ class CropFocusd(MapTransform):
     any centre may lie), for MONAI's ``RandCropByPosNegLabeld(label_key="crop_focus", image_key="crop_region")``.
 
     A labelled case is centred on its label (positives) or anywhere (negatives). A case known only by
-    a clinician's corrections is centred on the corrected voxels, or within ``reach`` voxels of them,
-    so that its patches hold what it can teach.
+    a clinician's corrections (and the voxels a judged refinement changed, ``verdict_direction`` > 0) is
+    centred on those voxels, or within ``reach`` voxels of them, so that its patches hold what it can teach.
 
     Args:
         reach: (x, y, z) voxels around the corrections where centres may lie (e.g. half a patch).
@@ -135,6 +142,8 @@ class CropFocusd(MapTransform):
             result["crop_region"] = torch.ones_like(result["label"])
         else:
             marked = (result["corrections"] > 0).cpu().numpy()
+            if result.get("verdict_direction") is not None:
+                marked |= (result["verdict_direction"] > 0).cpu().numpy()
             size = (1, *(2 * r + 1 for r in self.reach))
             region = ndimage.maximum_filter(marked.astype(np.uint8), size=size, mode="constant")
             result["crop_focus"] = torch.from_numpy(marked.astype(np.uint8))

@@ -1,4 +1,5 @@
-"""A feedback store read as training cases: each accepted review is one case for the agents.
+"""A feedback store read as training cases: each accepted review, and each verdict on a refinement, is
+one case for the agents.
 
 A review's case starts from the mask the clinician started from (``before``), and its reward target
 comes from what the clinician did:
@@ -9,6 +10,12 @@ comes from what the clinician did:
   the corrections overriding it. A scan without any label trains from its corrections alone.
 - ``target="accepted"``: the accepted mask is the label everywhere (the clinician approved it), the
   corrections still override it.
+
+A verdict's case (:func:`verdict_cases`) starts from the mask the judged refinement started from, with
+the clinician's marks of that moment as corrections and no label; it brings the refinement's direction
+map (``verdict_direction``: 0 unchanged, 1 lowered, 2 raised) and the scalar ``verdict`` (+1 accepted,
+−1 rejected), from which training builds the signed verdict map of :mod:`medrl.env.verdict_reward`:
+agents that repeat an accepted refinement earn, agents that repeat a rejected one lose.
 
 Case dicts hold absolute paths and flags (see :func:`review_cases`); the DataModule reads them like
 dataset cases.
@@ -21,18 +28,19 @@ import os
 from pathlib import Path
 
 from medrl.errors import MedrlInputError
-from medrl.feedback.store import FeedbackStore, ReviewRecord, file_sha256
+from medrl.feedback.store import FeedbackStore, ReviewRecord, VerdictRecord, file_sha256
 
 logger = logging.getLogger("medrl")
 FEEDBACK_TARGETS = ("corrections", "accepted")
 
 
-def _check_scan(record: ReviewRecord, check_hash: bool) -> None:
+def _check_scan(record: ReviewRecord | VerdictRecord, check_hash: bool) -> None:
     """Raise unless the reviewed scan is still there with the content the clinician saw."""
+    what = f"review {record.review_uid}" if isinstance(record, ReviewRecord) else f"verdict {record.verdict_uid}"
     if not Path(record.scan_path).exists():
-        raise MedrlInputError(record.scan_path, f"scan of review {record.review_uid} no longer exists")
+        raise MedrlInputError(record.scan_path, f"scan of {what} no longer exists")
     if check_hash and file_sha256(record.scan_path) != record.scan_sha256:
-        raise MedrlInputError(record.scan_path, f"scan changed since review {record.review_uid} (SHA-256 differs); "
+        raise MedrlInputError(record.scan_path, f"scan changed since {what} (SHA-256 differs); "
                               "its corrections no longer match it")
 
 
@@ -96,3 +104,35 @@ def review_cases(store: str | os.PathLike, target: str = "corrections", labels: 
         logger.warning("%s: %d of %d reviews have nothing to train on under target %r (no 'before' mask or no corrections)",
                        store, len(records) - len(cases), len(records), target)
     return cases
+
+
+def verdict_case(record: VerdictRecord) -> dict:
+    """One verdict as a training case.
+
+    Returns:
+        ``{"image", "initial", "corrections", "verdict_direction", "verdict", "label", "has_label",
+        "from_review", "verdict_uid"}``: paths as strings (``corrections`` may be ``None``), ``verdict``
+        a float, +1.0 or −1.0; no label (``label`` ``None``, ``has_label`` False), ``from_review`` True.
+    """
+    return {"image": record.scan_path, "initial": record.before_path, "corrections": record.corrections_path,
+            "verdict_direction": record.direction_path, "verdict": float(record.verdict), "label": None,
+            "has_label": False, "from_review": True, "verdict_uid": record.verdict_uid}
+
+
+def verdict_cases(store: str | os.PathLike, check_hash: bool = True) -> list[dict]:
+    """Every verdict of a feedback store as a training case (oldest first; see :func:`verdict_case`).
+
+    Args:
+        store: the feedback store's folder.
+        check_hash: refuse a verdict whose scan changed since (SHA-256 of the file or DICOM folder).
+
+    Raises:
+        MedrlInputError: no store at ``store``, a judged scan missing or changed.
+    """
+    records = FeedbackStore(check_store(store)).verdicts()
+    checked = set()
+    for record in records:  # a scan judged several times is checked once
+        if (record.scan_path, record.scan_sha256) not in checked:
+            _check_scan(record, check_hash)
+            checked.add((record.scan_path, record.scan_sha256))
+    return [verdict_case(record) for record in records]

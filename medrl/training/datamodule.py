@@ -9,7 +9,10 @@ one, else a fresh seeded perturbation of the label each time the case is drawn) 
 Clinicians' reviews join the training cases when ``feedback`` names a feedback store (see
 :mod:`medrl.feedback.cases`): each starts from the mask the clinician started from, and its
 corrections override the reward's target; a reviewed scan without a label trains from its
-corrections alone (its ``label`` is zeros and ``has_label`` False). Validation and test batches hold
+corrections alone (its ``label`` is zeros and ``has_label`` False). With ``feedback_verdicts``, the
+store's verdicts on refinements join too: a batch then also holds ``verdict_direction`` (B, 1, x, y, z)
+uint8 (0 unchanged, 1 lowered, 2 raised by the judged refinement; zeros for other cases) and
+``verdict`` (B,) float (+1 accepted, −1 rejected, 0 for other cases). Validation and test batches hold
 one whole preprocessed dataset case each, with a perturbation that is the same every epoch.
 Under DDP, Lightning shards every loader with a ``DistributedSampler``.
 """
@@ -32,7 +35,7 @@ from medrl.data.loading import LoadScand
 from medrl.data.perturbation import PerturbationConfig
 from medrl.data.transforms import Preprocessing, preprocessing_transform
 from medrl.errors import MedrlInputError
-from medrl.feedback.cases import review_cases
+from medrl.feedback.cases import review_cases, verdict_cases
 from medrl.training.label_regimes import ApplyLabelRegimed, LabelRegime
 
 logger = logging.getLogger("medrl")
@@ -40,7 +43,9 @@ CASE_KEYS = ("image", "label", "initial")
 """Volumes of a validation or test case."""
 TRAINING_KEYS = ("image", "label", "initial", "corrections")
 """Volumes of a training patch (a review's accepted mask, when trained on, arrives as ``label``)."""
-REVIEW_KEYS = ("corrections", "accepted")
+REVIEW_KEYS = ("corrections", "accepted", "verdict_direction")
+VERDICT_KEYS = ("verdict_direction",)
+"""Volumes a training patch gains with ``feedback_verdicts``."""
 
 
 class MedrlDataModule(pl.LightningDataModule):
@@ -74,6 +79,8 @@ class MedrlDataModule(pl.LightningDataModule):
         feedback_repeats: each review appears this many times per epoch (weighs feedback against
             the dataset's cases).
         feedback_check_hash: refuse reviews whose scan changed since (re-reads every reviewed scan).
+        feedback_verdicts: also train on the store's verdicts (clinicians' accepted and rejected
+            refinements, the accept/reject reward of :mod:`medrl.env.verdict_reward`); needs ``feedback``.
         label_regime: how much of the truth the training cases show (:class:`LabelRegime`: ``full``,
             ``sparse`` clinician marks only, or ``noisy`` labels); validation and test keep true labels.
     """
@@ -102,6 +109,7 @@ class MedrlDataModule(pl.LightningDataModule):
         feedback_target: str = "corrections",
         feedback_repeats: int = 1,
         feedback_check_hash: bool = True,
+        feedback_verdicts: bool = False,
         label_regime: Optional[LabelRegime] = None,
     ):
         super().__init__()
@@ -132,21 +140,31 @@ class MedrlDataModule(pl.LightningDataModule):
         h = self.hparams
         if h.dataset is None and h.feedback is None:
             raise MedrlInputError("data", "give a dataset, a feedback store, or both")
+        if h.feedback_verdicts and h.feedback is None:
+            raise MedrlInputError("data.feedback_verdicts", "needs a feedback store (data.feedback) to read verdicts from")
         training, validation, test = ([], [], []) if h.dataset is None else (
             load_dataset(h.dataset, "training"), load_dataset(h.dataset, "validation"), load_dataset(h.dataset, "test"))
         if h.dataset is not None and not validation:
             training, validation = self._split(training)
         training = [{**case, "regime_seed": self.label_regime.seed + index} for index, case in enumerate(training)]
         if h.feedback is not None:
-            labels = {case["image"]: case["label"] for case in training if case.get("label")}
-            reviews = review_cases(h.feedback, h.feedback_target, labels, h.feedback_check_hash)
-            if not reviews:
-                raise MedrlInputError(h.feedback, "the feedback store holds no review to train on")
-            training = training + reviews * max(1, int(h.feedback_repeats))
+            training = training + self._feedback_cases(training) * max(1, int(h.feedback_repeats))
         if not training:
             raise MedrlInputError(h.dataset, "dataset has no training cases")
         limit = h.max_validation_cases
         self.cases = {"training": training, "validation": validation[:limit] if limit else validation, "test": test}
+
+    def _feedback_cases(self, training: list[dict]) -> list[dict]:
+        """The store's reviews (and verdicts, with ``feedback_verdicts``) as training cases."""
+        h = self.hparams
+        labels = {case["image"]: case["label"] for case in training if case.get("label")}
+        cases = review_cases(h.feedback, h.feedback_target, labels, h.feedback_check_hash)
+        if h.feedback_verdicts:
+            cases += verdict_cases(h.feedback, h.feedback_check_hash)
+        if not cases:
+            wanted = "review or verdict" if h.feedback_verdicts else "review"
+            raise MedrlInputError(h.feedback, f"the feedback store holds no {wanted} to train on")
+        return cases
 
     def _split(self, cases: list[dict]) -> tuple[list[dict], list[dict]]:
         order = np.random.default_rng(self.hparams.seed).permutation(len(cases))
@@ -167,16 +185,16 @@ class MedrlDataModule(pl.LightningDataModule):
         return Compose(steps + [ApplyLabelRegimed(self.label_regime)] if training else steps)
 
     def train_transform(self) -> Compose:
-        patch = tuple(self.hparams.patch_size)
-        keys = list(TRAINING_KEYS)
+        patch, verdicts = tuple(self.hparams.patch_size), bool(self.hparams.feedback_verdicts)
+        keys = [*TRAINING_KEYS, *(VERDICT_KEYS if verdicts else ())]
         return Compose([
-            TrainingTargetsd(),
+            TrainingTargetsd(verdicts=verdicts),
             PerturbLabeld(config=self.perturbation),
             SpatialPadd(keys, spatial_size=patch),
             CropFocusd(reach=[p // 2 for p in patch]),
             RandCropByPosNegLabeld(keys, label_key="crop_focus", image_key="crop_region", image_threshold=0, spatial_size=patch,
                                    pos=1, neg=1, num_samples=self.hparams.patches_per_case, allow_smaller=False),
-            SelectItemsd([*keys, "has_label", "from_review"]),
+            SelectItemsd([*keys, "has_label", "from_review", *(["verdict"] if verdicts else [])]),
             EnsureTyped(keys, track_meta=True),
         ]).set_random_state(seed=self.hparams.seed)
 

@@ -24,6 +24,7 @@ def start_episode(
     label: torch.Tensor | None = None,
     label_valid: torch.Tensor | None = None,
     corrections: torch.Tensor | None = None,
+    verdict: torch.Tensor | None = None,
     agents: str = "voxel",
     region_method: str = "slic",
     region_size_mm: float = 6.0,
@@ -40,12 +41,14 @@ def start_episode(
         label_valid: optional (B, 1, X, Y, Z) bool, where ``label`` is known (``None``: everywhere).
         corrections: optional (B, 1, X, Y, Z) uint8 earlier clinician corrections (0/1/2), which
             override ``label`` in the reward (see :meth:`RefinementEnv.reset`).
+        verdict: optional (B, 1, X, Y, Z) float signed verdict map in [−1, 1] (clinicians' accepted and
+            rejected refinements, see :meth:`RefinementEnv.reset`).
         agents: ``"voxel"`` or ``"region"``; region maps come from ``region_method`` / ``region_size_mm``.
         seed: the robot clinician's seed.
     """
     regions = batch_regions(image, spacings, region_method, region_size_mm) if agents == "region" else None
     env = RefinementEnv(config)
     env.reset(image, p0, label=label, label_valid=label_valid, spacing=list(spacings), regions=regions, seed=seed,
-              corrections=corrections)
+              corrections=corrections, verdict=verdict)
     return env
 

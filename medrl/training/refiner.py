@@ -6,7 +6,8 @@ Each training step, for a batch of patches (see :class:`medrl.training.datamodul
    started from; all become probabilities by the soft start (0.75 / 0.25);
 2. an episode of K interactions with the robot clinician, S agent steps each (:func:`rollout`); the
    reward's target is the label where known, overridden by a review's corrections (a reviewed scan
-   without label earns rewards on its corrections alone, and the robot clicks on their errors);
+   without label earns rewards on its corrections alone, and the robot clicks on their errors); a
+   clinician's verdict on a refinement adds the accept/reject reward on the voxels it changed;
 3. the loss (:func:`compute_loss`: behaviour cloning during the warm start, then A2C with a small
    cloning term) and one optimizer step.
 
@@ -33,6 +34,7 @@ from medrl.agents.windowed import SlidingWindowPolicy
 from medrl.data.geometry import voxel_spacing
 from medrl.env.environment import EnvConfig, RefinementEnv
 from medrl.env.state import soft_start
+from medrl.env.verdict_reward import signed_verdict_map
 from medrl.errors import MedrlInputError
 from medrl.training.bundle import read_checkpoint, sub_state_dict
 from medrl.training.episode import start_episode
@@ -62,6 +64,17 @@ def corrections_of(batch: dict) -> torch.Tensor | None:
     if corrections is None or not bool(corrections.any()):
         return None
     return corrections.as_tensor() if hasattr(corrections, "as_tensor") else corrections
+
+
+def verdict_map_of(batch: dict) -> torch.Tensor | None:
+    """The batch's (B, 1, X, Y, Z) float32 signed verdict map in [−1, 1] — ``verdict`` × (+1 where
+    ``verdict_direction`` is 2, raised; −1 where 1, lowered) — or ``None`` when no patch has a verdict."""
+    verdict = batch.get("verdict")
+    if verdict is None or not bool(torch.as_tensor(verdict).any()):
+        return None
+    direction = batch["verdict_direction"]
+    direction = direction.as_tensor() if hasattr(direction, "as_tensor") else direction
+    return signed_verdict_map(direction, torch.as_tensor(verdict, dtype=torch.float32, device=direction.device))
 
 
 def batch_spacings(image) -> list[tuple[float, float, float]]:
@@ -180,14 +193,15 @@ class RefinerModule(pl.LightningModule):
 
     def make_env(self, batch: dict, initial: torch.Tensor, seed: int | None = None) -> RefinementEnv:
         """A reset environment for the batch, starting from ``initial`` masks by the soft start; the
-        batch's ``has_label`` and ``corrections`` (when present) decide where the target is known.
+        batch's ``has_label`` and ``corrections`` (when present) decide where the target is known, its
+        ``verdict`` and ``verdict_direction`` (when present) add the accept/reject reward.
         ``seed``: the robot clinician's (default: drawn from torch's random stream)."""
         h = self.hparams
         label = batch["label"].as_tensor().float()
         return start_episode(
             self.env_config, batch["image"].as_tensor(), soft_start(initial, *h.soft_start), batch_spacings(batch["image"]),
             label=label, label_valid=label_validity(batch.get("has_label"), label), corrections=corrections_of(batch),
-            agents=h.agents, region_method=h.region_method, region_size_mm=h.region_size_mm,
+            verdict=verdict_map_of(batch), agents=h.agents, region_method=h.region_method, region_size_mm=h.region_size_mm,
             seed=int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else seed,
         )
 

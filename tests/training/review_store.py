@@ -43,3 +43,31 @@ def review_store(folder: Path, n_scans: int = 2) -> tuple[Path, list[Path]]:
         store.add_review(scan, "dr_a", masks, affine, [{"position": [0.0, 0.0, 0.0], "positive": True, "radius_mm": 3.0}])
         scans.append(scan)
     return store.folder, scans
+
+
+
+def judged_direction(verdict: int) -> np.ndarray:
+    """The direction map of a judged refinement of a :func:`reviewed_scan` scan, which started from its
+    ``before`` mask (the box without its top slab): an accepted one (+1) raised the missing slab, a
+    rejected one (−1) raised a 4³ corner of background."""
+    direction = np.zeros(SHAPE, np.uint8)
+    if verdict > 0:
+        direction[6:18, 6:18, 12:15] = 2
+    else:
+        direction[1:5, 1:5, 1:5] = 2
+    return direction
+
+
+def verdict_store(folder: Path, verdicts=(1, -1), with_reviews: bool = False) -> tuple[Path, list[Path]]:
+    """A store with one verdict per entry of ``verdicts`` (each on its own scan, no clinician marks), and,
+    if asked, a review of each scan too; returns the store folder and the scans."""
+    store = FeedbackStore(folder / "store")
+    scans = []
+    for seed, verdict in enumerate(verdicts):
+        scan, masks, affine = reviewed_scan(folder, seed)
+        judged = {"before": masks["before"], "direction": judged_direction(verdict)}
+        store.add_verdict(scan, "dr_a", verdict, judged, affine, [], session_id=f"s{seed}")
+        if with_reviews:
+            store.add_review(scan, "dr_a", masks, affine, [])
+        scans.append(scan)
+    return store.folder, scans

@@ -1,5 +1,6 @@
 """A feedback store read as training data: reviews start from the clinician's starting mask, their
-corrections override the target, scans without label train from corrections alone."""
+corrections override the target, scans without label train from corrections alone; verdicts on
+refinements bring their direction map and verdict to the agents' environment."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 from medrl.errors import MedrlInputError
 from medrl.feedback.cases import review_cases
 from medrl.training.datamodule import MedrlDataModule
-from tests.training.review_store import review_store
+from tests.training.review_store import review_store, verdict_store
 
 
 def _first_batch(**kwargs) -> dict:
@@ -114,3 +115,82 @@ def test_the_noisy_regime_perturbs_training_labels_by_a_few_mm(tmp_path):
     dice = [dice_score(case["label"][0].numpy(), label[0].numpy()) for case, label in zip(cases, truth)]
     print("noisy label Dice", dice)
     assert all(0.4 < d < 0.98 for d in dice) and all(case.get("has_label", True) for case in cases)
+
+
+# ------------------------------------------------------------------------------------ verdicts
+def test_verdicts_become_cases_without_label(tmp_path):
+    from medrl.feedback.cases import verdict_cases
+    from medrl.feedback.store import FeedbackStore
+
+    store, scans = verdict_store(tmp_path)
+    cases = verdict_cases(store)
+    records = FeedbackStore(store).verdicts()
+    assert [c["verdict"] for c in cases] == [1.0, -1.0] and [c["image"] for c in cases] == [str(s.resolve()) for s in scans]
+    assert all(c["label"] is None and not c["has_label"] and c["from_review"] and c["corrections"] is None for c in cases)
+    assert [(c["initial"], c["verdict_direction"]) for c in cases] == [(r.before_path, r.direction_path) for r in records]
+    scans[1].write_bytes(scans[1].read_bytes() + b"\0")
+    with pytest.raises(MedrlInputError, match=f"changed since verdict {records[1].verdict_uid}"):
+        verdict_cases(store)
+
+
+def test_verdict_batches_carry_the_direction_on_the_changed_voxels_and_the_verdict(tmp_path):
+    store, _ = verdict_store(tmp_path)
+    batch = _first_batch(feedback=str(store), feedback_verdicts=True)
+    direction, image = batch["verdict_direction"].as_tensor(), batch["image"].as_tensor()
+    assert direction.shape == (4, 1, 16, 16, 16) and direction.dtype == torch.uint8
+    assert batch["verdict"].dtype in (torch.float32, torch.float64) and set(batch["verdict"].tolist()) <= {1.0, -1.0}
+    assert not batch["has_label"].any() and batch["from_review"].all()
+    assert all((patch == 2).any() for patch in direction)  # every patch is centred on or near what the refinement changed
+    for patch_image, patch_direction, verdict in zip(image, direction, batch["verdict"]):
+        changed = patch_image[patch_direction == 2].mean()  # still on the bright box's slab (accepted) or dark corner
+        assert changed > 50 if verdict > 0 else changed < 50
+    assert not (batch["initial"].as_tensor().bool() & (direction == 2)).any()  # raised voxels were background at the start
+
+
+def test_verdicts_mix_with_reviews_and_a_dataset(tmp_path):
+    from medrl.data.synthetic import write_synthetic_dataset
+
+    dataset = write_synthetic_dataset(tmp_path / "data", n_train=2, n_val=1, n_test=0, seed=0)
+    store, _ = verdict_store(tmp_path, verdicts=(1, -1, -1), with_reviews=True)
+    data = MedrlDataModule(dataset=str(dataset), feedback=str(store), feedback_verdicts=True, patch_size=(16, 16, 16))
+    data.setup("fit")
+    kinds = [("verdict" in case, bool(case.get("from_review"))) for case in data.cases["training"]]
+    assert kinds.count((False, False)) == 2 and kinds.count((False, True)) == 3 and kinds.count((True, True)) == 3
+    batches = list(data.train_dataloader())
+    verdict = torch.cat([b["verdict"] for b in batches])
+    direction = torch.cat([b["verdict_direction"].as_tensor() for b in batches])
+    assert sorted(verdict.tolist()) == [-1.0] * 4 + [0.0] * 10 + [1.0] * 2  # two patches per case
+    assert not direction[verdict == 0].any() and all(d.any() for d in direction[verdict != 0])
+    plain = MedrlDataModule(dataset=str(dataset), feedback=str(store), patch_size=(16, 16, 16))
+    plain.setup("fit")
+    assert len(plain.cases["training"]) == 5 and "verdict" not in next(iter(plain.train_dataloader()))  # off by default
+
+
+def test_verdicts_need_a_store_with_something_to_train_on(tmp_path):
+    from medrl.feedback.store import FeedbackStore
+
+    with pytest.raises(MedrlInputError, match="data.feedback_verdicts: needs a feedback store"):
+        MedrlDataModule(dataset=str(tmp_path), feedback_verdicts=True).setup("fit")
+    FeedbackStore(tmp_path / "empty")
+    with pytest.raises(MedrlInputError, match="holds no review or verdict to train on"):
+        MedrlDataModule(feedback=str(tmp_path / "empty"), feedback_verdicts=True).setup("fit")
+    store, _ = verdict_store(tmp_path / "only_verdicts")
+    with pytest.raises(MedrlInputError, match="holds no review to train on"):
+        MedrlDataModule(feedback=str(store)).setup("fit")  # verdicts are not read unless asked for
+
+
+def test_the_agents_environment_gets_the_signed_verdict_map(tmp_path):
+    from medrl.training.refiner import RefinerModule, verdict_map_of
+
+    store, _ = verdict_store(tmp_path, verdicts=(1, -1))
+    batch = _first_batch(feedback=str(store), feedback_verdicts=True)
+    signed = verdict_map_of(batch)
+    direction, verdict = batch["verdict_direction"].as_tensor(), batch["verdict"]
+    for b in range(len(verdict)):
+        assert torch.equal(signed[b][direction[b] == 2], torch.full_like(signed[b][direction[b] == 2], float(verdict[b])))
+        assert not signed[b][direction[b] == 0].any()
+    module = RefinerModule(policy_channels=(4, 8), policy_strides=(2,), roi_size=(16, 16, 16))
+    env = module.make_env(batch, batch["initial"].as_tensor(), seed=0)
+    assert torch.equal(env.verdict_target, signed) and torch.equal(env.known, direction > 0)  # no label, no marks
+    assert verdict_map_of({**batch, "verdict": torch.zeros(len(verdict))}) is None
+    assert module.make_env({k: v for k, v in batch.items() if k != "verdict"}, batch["initial"].as_tensor()).verdict_target is None

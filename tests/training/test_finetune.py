@@ -145,3 +145,25 @@ def test_finetune_needs_reviews_or_a_dataset(start, tmp_path, capsys):
     assert "--feedback" in capsys.readouterr().err
     assert main(["finetune", "--checkpoint", str(checkpoint), "--feedback", str(store), "--select-by", "val/nsd"]) == 2
     assert "needs a labelled dataset" in capsys.readouterr().err
+
+
+def test_finetune_trains_on_verdicts_when_asked(tmp_path, capsys):
+    import csv
+
+    from tests.training.review_store import verdict_store
+
+    (tmp_path / "ckpt").mkdir()
+    checkpoint = untrained_checkpoint(tmp_path / "ckpt")
+    store, _ = verdict_store(tmp_path)  # verdicts only: no review, no label
+    output = tmp_path / "tuned.ckpt"
+    common = ["finetune", "--checkpoint", str(checkpoint), "--feedback", str(store), "--output", str(output), "--steps", "3",
+              "--trainer.log_every_n_steps=1", *QUIET]
+    assert main(common) == 2
+    assert "holds no review to train on" in capsys.readouterr().err  # verdicts are read only when asked for
+    assert main([*common, "--data.feedback_verdicts=true"]) == 0
+    assert read_checkpoint(output)["global_step"] == 3
+    changed = [name for name, weight in _policy(output).items() if not torch.equal(weight, _policy(checkpoint)[name])]
+    assert changed
+    (metrics,) = run_folder(output).rglob("metrics.csv")
+    rewards = [float(row["train/reward"]) for row in csv.DictReader(metrics.open()) if row.get("train/reward")]
+    assert len(rewards) == 3 and all(r != 0 for r in rewards)  # the verdicts' reward reached the agents
