@@ -1,5 +1,7 @@
 """A feedback store with clinicians' reviews of small synthetic scans, made without the notebook:
-each review started from a mask that misses the organ's top slab, and the clinician painted it back."""
+each review started from a mask that misses the organ's top slab, and the clinician painted it back.
+Verdicts (:func:`verdict_store`) judge refinements from that same start: one that raised the missing
+slab was accepted, one that raised a corner of background was rejected."""
 
 from __future__ import annotations
 
