@@ -110,6 +110,8 @@ class ReviewWidget:
                                                   description=f"{v.name} {_axis_letters(v.fixed)}", style=wide)
                         for v in self.views}
         self.refine_button = widgets.Button(description="Refine", button_style="primary", icon="magic")
+        self.reject_button = widgets.Button(description="Reject", button_style="warning", icon="times",
+                                            tooltip="undo the agents' last refinement and record that it was wrong")
         self.undo_button = widgets.Button(description="Undo", icon="undo")
         self.redo_button = widgets.Button(description="Redo", icon="repeat")
         self.accept_button = widgets.Button(description="Accept & save", button_style="success", icon="check")
@@ -121,7 +123,7 @@ class ReviewWidget:
         self.status = widgets.Label(value="ready")
         self.summary = widgets.Label()
         self.errors = widgets.Output(layout=widgets.Layout(max_height="12em", overflow="auto"))
-        self.buttons = (self.refine_button, self.undo_button, self.redo_button, self.accept_button)
+        self.buttons = (self.refine_button, self.reject_button, self.undo_button, self.redo_button, self.accept_button)
         self.ui = widgets.VBox([
             widgets.HBox([self.mode, self.brush_mm]),
             widgets.HBox([self.window, self.opacity]),
@@ -141,6 +143,7 @@ class ReviewWidget:
         self.window.observe(lambda change: self._apply_window(), names="value")
         self.opacity.observe(lambda change: self.refresh(), names="value")
         self.refine_button.on_click(lambda button: self.refine())
+        self.reject_button.on_click(lambda button: self.reject())
         self.undo_button.on_click(lambda button: self.undo())
         self.redo_button.on_click(lambda button: self.redo())
         self.accept_button.on_click(lambda button: self.accept())
@@ -283,6 +286,15 @@ class ReviewWidget:
         self.progress.max = max(total, 1)
         self.progress.value = done
         self.status.value = f"the agents are refining the mask: tile {min(done + 1, total)} of {total}"
+
+    @guarded
+    def reject(self) -> None:
+        """The Reject button: the agents' last refinement is undone and recorded as wrong (verdict −1), so
+        fine-tuning learns not to repeat it."""
+        record = self.session.reject()
+        recorded = f"; verdict {record.id} recorded in the feedback store" if record is not None else ""
+        self.status.value = f"refinement rejected and undone{recorded}"
+        self.refresh()
 
     @guarded
     def undo(self) -> None:

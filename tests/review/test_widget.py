@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import nibabel as nib
 import numpy as np
+import torch
 import pytest
 
 from medrl.data.geometry import orientation_affine
@@ -219,6 +220,21 @@ def test_refine_button_runs_the_agents_with_the_buttons_disabled_and_progress_sh
     assert review.progress.value == review.progress.max
     assert review.status.value.startswith("refined in") and not any(b.disabled for b in review.buttons)
     assert "0 not yet refined" in review.summary.value
+
+
+def test_reject_button_undoes_the_refinement_and_records_the_verdict(review, tmp_path):
+    session = review.session
+    _on_slices(review, MISSED)
+    review.reject_button.click()
+    assert "no refinement to reject" in review.status.value  # nothing refined yet: a one-line error, nothing recorded
+    click(review, "axial", MISSED)
+    before = session.p.clone()
+    review.refine_button.click()
+    flipped = bool(((session.p >= 0.5) != (before >= 0.5)).any())  # a refinement that flipped nothing gets no verdict
+    review.reject_button.click()
+    assert torch.equal(session.p, before) and session.refined_upto == 0 and len(session.actions) == 1
+    assert [v.verdict for v in FeedbackStore(tmp_path / "store").verdicts()] == ([-1] if flipped else [])
+    assert review.status.value.startswith("refinement rejected and undone")
 
 
 def test_accept_button_records_the_review_and_writes_the_mask_where_asked(review, tmp_path):
