@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import nibabel as nib
 import numpy as np
-import torch
 import pytest
+import torch
 
 from medrl.data.geometry import orientation_affine
 from medrl.data.readers import read_scan
