@@ -16,6 +16,17 @@ from typing import Iterator
 from medrl.errors import MedrlInputError
 
 
+def _default_file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would give: 0o666 less the process umask (read once)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+# mkstemp creates 0o600 files; outputs get the usual mode instead, so a research group can share them
+_FILE_MODE = _default_file_mode()
+
+
 def refuse_to_overwrite(path: str | os.PathLike, overwrite: bool, inputs: tuple = ()) -> Path:
     """Check that ``path`` may be written; return it as a ``Path``.
 
@@ -53,6 +64,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        if tmp.exists():
+            os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

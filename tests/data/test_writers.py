@@ -56,6 +56,14 @@ def test_atomic_path_keeps_nifti_suffix(tmp_path):
     assert (tmp_path / "x.nii.gz").read_bytes() == b"data"
 
 
+def test_atomic_output_gets_the_usual_file_mode_not_mkstemps_private_one(tmp_path):
+    """A plain open() honours the umask (typically 0o644); mkstemp alone would leave 0o600."""
+    (tmp_path / "plain").write_bytes(b"")
+    with atomic.atomic_path(tmp_path / "x.csv") as tmp:
+        tmp.write_bytes(b"a,b")
+    assert (tmp_path / "x.csv").stat().st_mode & 0o777 == (tmp_path / "plain").stat().st_mode & 0o777
+
+
 @pytest.mark.parametrize("bad", [np.full((3, 3, 3), 0.5), np.full((3, 3, 3), -1), np.full((3, 3, 3), 300)])
 def test_mask_values_must_fit_uint8_labels(tmp_path, bad):
     with pytest.raises(MedrlInputError, match="integer values"):
