@@ -93,13 +93,13 @@ class EvaluationResult:
 
 
 def evaluation_settings(task: Task, checkpoints: dict[str, str], output: Path, interactions: int,
-                        perturbation_dice: tuple[float, float], seed: int) -> EvaluationSettings:
-    """The ``medrl evaluate`` settings of ``task``; ``checkpoints`` maps method names (``voxel``, the main one, and
-    ``region``, ``supervised``, ...) to checkpoint paths; a ``segmenter`` entry is not a method."""
-    compare = {name: path for name, path in checkpoints.items() if name not in (MAIN_METHOD, *NOT_EVALUATED)}
+                        perturbation_dice: tuple[float, float], seed: int, main: str = MAIN_METHOD) -> EvaluationSettings:
+    """The ``medrl evaluate`` settings of ``task``; ``checkpoints`` maps method names (``main``, whose checkpoint sets
+    the working grid, and ``region``, ``supervised``, ...) to checkpoint paths; a ``segmenter`` entry is not a method."""
+    compare = {name: path for name, path in checkpoints.items() if name not in (main, *NOT_EVALUATED)}
     return EvaluationSettings(
-        checkpoint=checkpoints[MAIN_METHOD], data=str(task.data), output=str(output), interactions=interactions,
-        name=MAIN_METHOD, compare=compare, section="test", start=task.start,
+        checkpoint=checkpoints[main], data=str(task.data), output=str(output), interactions=interactions,
+        name=main, compare=compare, section="test", start=task.start,
         perturbation_dice=tuple(perturbation_dice), seed=seed, overwrite=True,
     )
 
@@ -120,11 +120,13 @@ def _reusable(folder: Path, settings: EvaluationSettings) -> tuple[dict, float, 
 
 
 def evaluate_task(task: Task, checkpoints: dict[str, str], work: Path, interactions: int,
-                  perturbation_dice: tuple[float, float], seed: int, force: bool = False, code: str = "") -> EvaluationResult:
-    """Run (or reuse, unless ``force``) the evaluation of ``task`` into ``work/evaluations/KEY``; ``code`` is the
-    medrl code this process runs, recorded with a new evaluation."""
-    folder = work / "evaluations" / task.key
-    settings = evaluation_settings(task, checkpoints, folder, interactions, perturbation_dice, seed)
+                  perturbation_dice: tuple[float, float], seed: int, force: bool = False, code: str = "",
+                  folder: Path | None = None, main: str = MAIN_METHOD) -> EvaluationResult:
+    """Run (or reuse, unless ``force``) the evaluation of ``task`` into ``folder`` (default ``work/evaluations/KEY``);
+    ``code`` is the medrl code this process runs, recorded with a new evaluation; ``main`` names the method whose
+    checkpoint sets the working grid."""
+    folder = folder or work / "evaluations" / task.key
+    settings = evaluation_settings(task, checkpoints, folder, interactions, perturbation_dice, seed, main)
     earlier = None if force else _reusable(folder, settings)
     if earlier is not None:
         print(f"  {task.key}: evaluated earlier, reusing {folder}")

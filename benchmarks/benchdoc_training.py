@@ -28,6 +28,7 @@ from medrl.agents.a2c import A2CConfig
 from medrl.data.atomic import atomic_path
 from medrl.training.click_network import ClickNetworkModule
 from medrl.training.datamodule import MedrlDataModule
+from medrl.training.label_regimes import LabelRegime
 from medrl.training.refiner import RefinerModule
 from medrl.training.segmenter import SegmenterModule
 
@@ -134,7 +135,7 @@ def _read_record(path: Path, settings: dict) -> TrainingRecord | None:
 
 
 def train_cached(name: str, build: Callable[[], pl.LightningModule], data: Callable[[], MedrlDataModule], steps: int,
-                 settings: dict, folder: Path, seed: int, code: str = "") -> TrainingRecord:
+                 settings: dict, folder: Path, seed: int, code: str = "", resume_from: TrainingRecord | None = None) -> TrainingRecord:
     """Train ``build()`` on ``data()`` for ``steps`` optimizer steps, or reuse an earlier identical run.
 
     Args:
@@ -145,9 +146,12 @@ def train_cached(name: str, build: Callable[[], pl.LightningModule], data: Calla
         folder: where checkpoints, records and CSV logs go.
         seed: ``pl.seed_everything`` seed.
         code: the medrl code this process runs, recorded with the model.
+        resume_from: an earlier run of the same model to continue (weights, optimizer and step count) up to
+            ``steps`` in all; its wall time is added to this one's.
     """
     checkpoint, record_path = folder / f"{name}.ckpt", folder / f"{name}.json"
-    settings = json.loads(json.dumps({**settings, "steps": steps, "seed": seed}))
+    resumed = {} if resume_from is None else {"resumed": {"checkpoint": resume_from.checkpoint, "finished": resume_from.finished}}
+    settings = json.loads(json.dumps({**settings, "steps": steps, "seed": seed, **resumed}))
     cached = _read_record(record_path, settings)
     if cached is not None:
         print(f"  {name}: trained earlier ({cached.seconds:.0f} s), reusing {checkpoint}")
@@ -156,8 +160,8 @@ def train_cached(name: str, build: Callable[[], pl.LightningModule], data: Calla
     pl.seed_everything(seed, workers=True, verbose=False)
     module, trainer, load_before = build(), _trainer(steps, folder / "logs" / name), os.getloadavg()[0]
     start = time.perf_counter()
-    trainer.fit(module, data())
-    seconds = time.perf_counter() - start
+    trainer.fit(module, data(), ckpt_path=None if resume_from is None else resume_from.checkpoint)
+    seconds = time.perf_counter() - start + (0.0 if resume_from is None else resume_from.seconds)
     with atomic_path(checkpoint) as tmp:
         trainer.save_checkpoint(tmp)
     record = TrainingRecord(str(checkpoint.resolve()), round(seconds, 1), steps, torch.get_num_threads(), load_before,
@@ -168,11 +172,13 @@ def train_cached(name: str, build: Callable[[], pl.LightningModule], data: Calla
     return record
 
 
-def data_module(dataset: Path, budget: Budget, seed: int, hold_out_validation: bool = True) -> MedrlDataModule:
+def data_module(dataset: Path, budget: Budget, seed: int, hold_out_validation: bool = True,
+                label_regime: LabelRegime | None = None) -> MedrlDataModule:
     """The training data: one ``patch_size``³ patch per case visit, ``batch_size`` per step (CT preset).
-    ``hold_out_validation=False`` keeps every training case for training when the dataset has no validation list."""
+    ``hold_out_validation=False`` keeps every training case for training when the dataset has no validation list;
+    ``label_regime`` (default: full labels) sets how much of the truth the training cases show."""
     return MedrlDataModule(str(dataset), patch_size=budget.roi, patches_per_case=1, batch_size=budget.batch_size, seed=seed,
-                           **({} if hold_out_validation else {"validation_fraction": 0.0}))
+                           label_regime=label_regime, **({} if hold_out_validation else {"validation_fraction": 0.0}))
 
 
 def segmenter(budget: Budget) -> SegmenterModule:

@@ -1,0 +1,118 @@
+"""The four models of one (data group, label regime, seed) of the rewards comparison, trained on the same
+budget and cached in the work folder.
+
+- ``supervised``: the click network (Dice + CE; partial Dice + CE on the marked voxels in the sparse regime),
+  ``budget.agent_steps`` optimizer steps;
+- ``ce``: per-voxel agents with the relative CE-gain reward, the same number of steps (warm start included),
+  trained in two legs so that the first leg's checkpoint is the tuning recipes' starting point;
+- ``dice`` and ``surface``: the two-step recipe — the CE-gain agents after ``budget.agent_steps −
+  tuning_steps`` steps, tuned for ``tuning_steps`` steps by ``medrl finetune`` with the Dice-gain or the
+  surface-gain reward config, the better of start and best tuned kept by the validation metric.
+
+So every model has taken the same number of optimizer steps on the same patches' worth of data, the
+same starting masks and the same robot clinician; only what drives learning differs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+
+import torch
+import yaml
+from benchdoc_training import Budget, TrainingRecord, agents, click_network, data_module, train_cached
+
+from medrl.data.atomic import atomic_path
+from medrl.env.environment import EnvConfig
+from medrl.training.finetune import run_finetune
+from medrl.training.label_regimes import LabelRegime
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+TUNING_RECIPES = {
+    "dice": (REPOSITORY / "configs" / "tune_dice_gain.yaml", "val/dice_5"),
+    "surface": (REPOSITORY / "configs" / "tune_surface_gain.yaml", "val/nsd"),
+}
+"""Tuned method -> (its recipe config, the validation metric that keeps the better checkpoint)."""
+
+
+@dataclass(frozen=True)
+class Combo:
+    """One cell of the comparison's training grid.
+
+    Attributes:
+        group: ``"demo"`` or ``"ct"``.
+        regime: ``"full"``, ``"sparse"`` or ``"noisy"`` (:class:`medrl.training.label_regimes.LabelRegime`).
+        seed: training seed, also the seed of the regime's simulated marks or label noise.
+    """
+
+    group: str
+    regime: str
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.group}/{self.regime}/seed{self.seed}"
+
+    @property
+    def label_regime(self) -> LabelRegime:
+        return LabelRegime(kind=self.regime, seed=self.seed)
+
+
+def _tune(method: str, start: TrainingRecord, dataset: Path, combo: Combo, tuning_steps: int, folder: Path,
+          code: str) -> TrainingRecord:
+    """``medrl finetune`` of ``start`` with the ``method`` recipe on the combo's data (cached like a training)."""
+    config, metric = TUNING_RECIPES[method]
+    output, record_path = folder / f"{method}.ckpt", folder / f"{method}.json"
+    settings = {"start": start.checkpoint, "start_finished": start.finished, "recipe": config.name, "select_by": metric,
+                "steps": tuning_steps, "seed": combo.seed, "regime": dataclasses.asdict(combo.label_regime)}
+    if record_path.is_file() and output.is_file():
+        record = TrainingRecord(**json.loads(record_path.read_text()))
+        if record.settings == json.loads(json.dumps(settings)):
+            print(f"  {combo.key} {method}: tuned earlier, reusing {output}")
+            return record
+    regime_config = folder / f"{method}_regime.yaml"
+    regime_config.write_text(yaml.safe_dump({"data": {"label_regime": dataclasses.asdict(combo.label_regime),
+                                                      "seed": combo.seed}}))
+    overrides = [f"--trainer.max_steps={tuning_steps}", f"--trainer.val_check_interval={max(1, tuning_steps // 2)}",
+                 f"--seed_everything={combo.seed}", "--trainer.enable_progress_bar=false",
+                 "--trainer.enable_model_summary=false"]
+    print(f"  {combo.key} {method}: tuning {tuning_steps} steps ...", flush=True)
+    load_before, began = os.getloadavg()[0], time.perf_counter()
+    result = run_finetune(start.checkpoint, dataset=str(dataset), output=output, configs=[str(config), str(regime_config)],
+                          overrides=overrides, overwrite=True, select_by=metric)
+    seconds = time.perf_counter() - began
+    settings["outcome"] = {"start_score": result.start_score, "best_score": result.best_score, "kept_start": result.kept_start}
+    record = TrainingRecord(str(output.resolve()), round(seconds + start.seconds, 1), start.steps + tuning_steps,
+                            torch.get_num_threads(), load_before, os.getloadavg()[0],
+                            datetime.now(timezone.utc).isoformat(timespec="seconds"), json.loads(json.dumps(settings)), code)
+    with atomic_path(record_path) as tmp:
+        tmp.write_text(json.dumps(dataclasses.asdict(record), indent=2) + "\n")
+    print(f"  {combo.key} {method}: {seconds:.0f} s, {metric} start {result.start_score} → best {result.best_score}"
+          f"{' (start kept)' if result.kept_start else ''}")
+    return record
+
+
+def train_combo(combo: Combo, dataset: Path, budget: Budget, tuning_steps: int, work: Path, code: str) -> dict[str, TrainingRecord]:
+    """Train (or reuse) ``supervised``, ``ce``, ``dice`` and ``surface`` of ``combo`` in ``work/models/<combo.key>``."""
+    folder = work / "models" / combo.key
+    regime = combo.label_regime
+    data = partial(data_module, dataset, budget, combo.seed, label_regime=regime)
+    base = {"dataset": str(dataset), "budget": dataclasses.asdict(budget), "regime": dataclasses.asdict(regime)}
+    sigma = EnvConfig().hint_sigma_mm
+    records = {"supervised": train_cached(
+        "supervised", partial(click_network, budget, None, sigma), data, budget.agent_steps,
+        {**base, "model": "click network", "hint_sigma_mm": sigma}, folder, combo.seed, code)}
+    first_leg = budget.agent_steps - tuning_steps
+    build = partial(agents, "voxel", budget, None)
+    records["ce_start"] = train_cached("ce_start", build, data, first_leg, {**base, "model": "voxel agents"}, folder, combo.seed, code)
+    records["ce"] = train_cached("ce", build, data, budget.agent_steps, {**base, "model": "voxel agents"}, folder, combo.seed, code,
+                                 resume_from=records["ce_start"])
+    for method in TUNING_RECIPES:
+        records[method] = _tune(method, records["ce_start"], dataset, combo, tuning_steps, folder, code)
+    return records
