@@ -37,6 +37,7 @@ from benchdoc_evaluation import EvaluationPlan, EvaluationResult, Task, evaluate
 from benchdoc_provenance import code_version
 from benchdoc_report import DocumentInputs, machine_facts, write_document
 from benchdoc_training import Budget, TrainingRecord, agents, click_network, data_module, quiet_lightning, segmenter, train_cached
+from script_args import check_common_args
 
 from medrl.env.environment import EnvConfig
 
@@ -154,12 +155,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-ct", action="store_true", help="demo tasks only")
     parser.add_argument("--reevaluate", action="store_true", help="evaluate again even where results of the same settings exist")
     args = parser.parse_args(argv)
-    if args.threads < 1:
-        parser.error("--threads must be 1 or more")
-    if not args.skip_ct and not (args.ct / "image.nii.gz").is_file():
-        parser.error(f"{args.ct}: no image.nii.gz (the real CT folder); give --ct or --skip-ct")
-    if args.work.resolve().is_relative_to(REPOSITORY):
-        parser.error(f"--work {args.work}: keep checkpoints and derived data outside the repository")
+    check_common_args(parser, args, needs_ct=not args.skip_ct, without_ct="--skip-ct")
     return args
 
 

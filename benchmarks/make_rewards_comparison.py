@@ -36,6 +36,7 @@ from benchdoc_training import Budget, quiet_lightning
 from doc_sections import REWARDS_SECTION, put_section
 from rewards_runs import Combo, train_combo
 from rewards_table import ComparisonInputs, render_section
+from script_args import check_common_args
 
 from medrl.data.atomic import atomic_path
 from medrl.training.label_regimes import REGIMES
@@ -85,7 +86,7 @@ def group_data(group: str, plan: Plan, work: Path, ct_folder: Path) -> tuple[Pat
         dataset = demo_dataset(work / "demo_data", plan.demo_cases, plan.evaluation_seed)
         return dataset, [Task("demo", "Demo data", "demo", dataset, "perturbed",
                               f"the {plan.demo_cases[2]} synthetic test cases")]
-    max_organs = 2 if plan is QUICK else None
+    max_organs = 2 if plan.budget == QUICK.budget else None
     ct = ct_datasets(ct_folder, work / "ct_data", plan.ct_min_voxels, max_organs, plan.ct_repeats)
     tasks = [Task(f"ct_{organ.name}", f"Real CT: {organ.name.replace('_', ' ')}", "ct", ct.task_json[organ.name], "perturbed",
                   f"{plan.ct_repeats} seeded perturbations of the {organ.name} label") for organ in ct.test_organs]
@@ -117,12 +118,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (use 1 while others share the CPU)")
     parser.add_argument("--quick", action="store_true", help="tiny budgets: checks the pipeline; the numbers mean nothing")
     parser.add_argument("--ct", type=Path, default=DEFAULT_CT, help="the real CT folder (default: %(default)s)")
+    parser.add_argument("--regimes", nargs="+", choices=REGIMES, help="label regimes (default: all)")
+    parser.add_argument("--seeds", nargs="+", type=int, help="training seeds (default: 0 1 2; quick: 0 1)")
     parser.add_argument("--no-document", action="store_true", help="train and evaluate only (e.g. one group per process)")
     args = parser.parse_args(argv)
-    if "ct" in args.groups and not (args.ct / "image.nii.gz").is_file():
-        parser.error(f"{args.ct}: no image.nii.gz (the real CT folder); give --ct or --groups demo")
-    if args.work.resolve().is_relative_to(REPOSITORY):
-        parser.error(f"--work {args.work}: keep checkpoints and derived data outside the repository")
+    check_common_args(parser, args, needs_ct="ct" in args.groups, without_ct="--groups demo")
     return args
 
 
@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     quiet_lightning()
     plan, work, code = (QUICK if args.quick else FULL), args.work.resolve(), code_version(REPOSITORY)
+    plan = dataclasses.replace(plan, regimes=tuple(args.regimes or plan.regimes), seeds=tuple(args.seeds or plan.seeds))
     started = time.perf_counter()
     results = [row for group in args.groups for row in run_group(group, plan, work, args.ct, code)]
     if args.no_document:
