@@ -35,7 +35,7 @@ from benchdoc_report import machine_facts
 from benchdoc_training import Budget, quiet_lightning
 from doc_sections import REWARDS_SECTION, put_section
 from rewards_runs import Combo, train_combo
-from rewards_table import ComparisonInputs, render_section
+from rewards_table import METHODS, ComparisonInputs, render_section
 from script_args import check_common_args
 
 from medrl.data.atomic import atomic_path
@@ -101,7 +101,7 @@ def run_group(group: str, plan: Plan, work: Path, ct_folder: Path, code: str) ->
         for seed in plan.seeds:
             combo = Combo(group, regime, seed)
             records = train_combo(combo, dataset, plan.budget, plan.tuning_steps, work, code)
-            checkpoints = {name: records[name].checkpoint for name in ("ce", "supervised", "dice", "surface")}
+            checkpoints = {name: records[name].checkpoint for name in METHODS}
             for task in tasks:
                 result = evaluate_task(task, checkpoints, work, plan.interactions, plan.perturbation_dice, plan.evaluation_seed,
                                        code=code, folder=work / "evaluations" / combo.key / task.key, main="ce")

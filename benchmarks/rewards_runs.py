@@ -7,7 +7,8 @@ budget and cached in the work folder.
   trained in two legs so that the first leg's checkpoint is the tuning recipes' starting point;
 - ``dice`` and ``surface``: the two-step recipe — the CE-gain agents after ``budget.agent_steps −
   tuning_steps`` steps, tuned for ``tuning_steps`` steps by ``medrl finetune`` with the Dice-gain or the
-  surface-gain reward config, the better of start and best tuned kept by the validation metric.
+  surface-gain reward config, the better of start and best tuned kept by the validation metric;
+- ``ce_tuned``: the control of the recipe — the same tuning run with the CE-gain reward.
 
 So every model has taken the same number of optimizer steps on the same patches' worth of data, the
 same starting masks and the same robot clinician; only what drives learning differs.
@@ -37,8 +38,11 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 TUNING_RECIPES = {
     "dice": (REPOSITORY / "configs" / "tune_dice_gain.yaml", "val/dice_5"),
     "surface": (REPOSITORY / "configs" / "tune_surface_gain.yaml", "val/nsd"),
+    "ce_tuned": (REPOSITORY / "benchmarks" / "configs" / "tune_ce_gain_control.yaml", "val/nsd"),
 }
-"""Tuned method -> (its recipe config, the validation metric that keeps the better checkpoint)."""
+"""Tuned method -> (its recipe config, the validation metric that keeps the better checkpoint). ``ce_tuned`` is
+the control: the same tuning run with the CE-gain reward, so the task rewards' effect is told apart from the
+tuning run's (smaller learning rate, no cloning, selection on validation)."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,7 @@ def _tune(method: str, start: TrainingRecord, dataset: Path, combo: Combo, tunin
 
 
 def train_combo(combo: Combo, dataset: Path, budget: Budget, tuning_steps: int, work: Path, code: str) -> dict[str, TrainingRecord]:
-    """Train (or reuse) ``supervised``, ``ce``, ``dice`` and ``surface`` of ``combo`` in ``work/models/<combo.key>``."""
+    """Train (or reuse) ``supervised``, ``ce``, ``dice``, ``surface`` and ``ce_tuned`` of ``combo`` in ``work/models/<combo.key>``."""
     folder = work / "models" / combo.key
     regime = combo.label_regime
     data = partial(data_module, dataset, budget, combo.seed, label_regime=regime)
