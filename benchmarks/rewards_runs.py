@@ -77,7 +77,7 @@ def _tune(method: str, start: TrainingRecord, dataset: Path, combo: Combo, tunin
                 "steps": tuning_steps, "seed": combo.seed, "regime": dataclasses.asdict(combo.label_regime)}
     if record_path.is_file() and output.is_file():
         record = TrainingRecord(**json.loads(record_path.read_text()))
-        if record.settings == json.loads(json.dumps(settings)):
+        if {k: v for k, v in record.settings.items() if k != "outcome"} == json.loads(json.dumps(settings)):
             print(f"  {combo.key} {method}: tuned earlier, reusing {output}")
             return record
     regime_config = folder / f"{method}_regime.yaml"
