@@ -30,6 +30,7 @@ from medrl.data.perturbation import PerturbationConfig, perturb_mask
 from medrl.env.simulated_corrections import simulate_corrections
 
 REGIMES = ("full", "sparse", "noisy")
+UNMARKED = ("unknown", "start")
 
 
 @dataclass
@@ -44,6 +45,9 @@ class LabelRegime:
         sparse_brush_mm: the simulated brush's largest radius in mm.
         start_dice: Dice range of the seeded starting masks of the sparse regime (cases without ``initial``).
         noise_mm: largest erosion/dilation and shift in mm of the noisy regime.
+        sparse_unmarked: what the sparse regime says about the voxels the clinician left unmarked:
+            ``"unknown"`` (no target there: the marks alone teach) or ``"start"`` (the starting mask,
+            which the clinician reviewed and left as it is, is their label; the marks override it).
         seed: seeds every case's simulation (with the case's index).
     """
 
@@ -54,11 +58,14 @@ class LabelRegime:
     sparse_brush_mm: float = 4.0
     start_dice: tuple[float, float] = (0.6, 0.85)
     noise_mm: float = 3.0
+    sparse_unmarked: str = "unknown"
     seed: int = 0
 
     def __post_init__(self):
         if self.kind not in REGIMES:
             raise ValueError(f"label regime must be one of {REGIMES}, got {self.kind!r}")
+        if self.sparse_unmarked not in UNMARKED:
+            raise ValueError(f"sparse_unmarked must be one of {UNMARKED}, got {self.sparse_unmarked!r}")
 
 
 def noisy_label(label: np.ndarray, spacing, noise_mm: float, seed: int) -> np.ndarray:
@@ -74,7 +81,8 @@ class ApplyLabelRegimed(MapTransform):
     its regime lets training see; the case's ``regime_seed`` seeds it (default: the regime's seed).
 
     ``sparse``: ``initial`` (fixed), ``corrections`` (uint8 0/1/2) and no ``label`` (``has_label``
-    False, ``from_review`` True: a simulated review). ``noisy``: a noisy ``label``. ``full``: unchanged.
+    False, ``from_review`` True: a simulated review); with ``sparse_unmarked="start"`` the starting mask
+    is the ``label`` (``has_label`` True) and the marks override it. ``noisy``: a noisy ``label``. ``full``: unchanged.
     """
 
     def __init__(self, regime: LabelRegime):
@@ -98,7 +106,11 @@ class ApplyLabelRegimed(MapTransform):
         marks = simulate_corrections(start[0].cpu().numpy() > 0, truth, spacing, regime.sparse_strokes, regime.sparse_clicks,
                                      regime.sparse_brush_mm, seed, n_confirm=regime.sparse_confirm)
         # a simulated review of the starting mask: its marks fit that mask only, so it is never swapped for the segmenter's
-        result.update(initial=start, corrections=_like(label, marks), label=None, has_label=False, from_review=True)
+        result.update(initial=start, corrections=_like(label, marks), from_review=True)
+        if regime.sparse_unmarked == "start":  # the reviewed mask is the label; the marks override it where given
+            result.update(label=_like(label, start[0].cpu().numpy() > 0), has_label=True)
+        else:
+            result.update(label=None, has_label=False)
         return result
 
 

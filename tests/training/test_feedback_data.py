@@ -107,6 +107,20 @@ def test_the_sparse_regime_hides_labels_behind_a_simulated_clinicians_marks(tmp_
     assert all(torch.equal(a["corrections"], b["corrections"]) for a, b in zip(cases, again))  # seeded per case
 
 
+def test_the_sparse_regime_can_take_the_reviewed_starting_mask_as_the_label_of_unmarked_voxels(tmp_path):
+    from medrl.training.label_regimes import LabelRegime
+
+    regime = dict(kind="sparse", sparse_strokes=2, sparse_clicks=3, sparse_confirm=2)
+    hidden, _ = _training_cases(tmp_path, LabelRegime(**regime))
+    cases, truth = _training_cases(tmp_path / "start", LabelRegime(**regime, sparse_unmarked="start"))
+    for case, other, label in zip(cases, hidden, truth):
+        assert case["has_label"] and case["from_review"]
+        assert torch.equal(case["label"], case["initial"]) and not torch.equal(case["label"], label)  # the start, not the truth
+        assert torch.equal(case["corrections"], other["corrections"])  # the same marks, which override the label
+    with pytest.raises(ValueError, match="sparse_unmarked"):
+        LabelRegime(kind="sparse", sparse_unmarked="truth")
+
+
 def test_the_noisy_regime_perturbs_training_labels_by_a_few_mm(tmp_path):
     from medrl.data.perturbation import dice_score
     from medrl.training.label_regimes import LabelRegime
