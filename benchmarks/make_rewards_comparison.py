@@ -34,12 +34,11 @@ from benchdoc_provenance import code_version
 from benchdoc_report import machine_facts
 from benchdoc_training import Budget, quiet_lightning
 from doc_sections import REWARDS_SECTION, put_section
-from rewards_runs import Combo, train_combo
+from rewards_runs import COMPARISON_REGIMES, Combo, train_combo
 from rewards_table import METHODS, ComparisonInputs, render_section
 from script_args import check_common_args
 
 from medrl.data.atomic import atomic_path
-from medrl.training.label_regimes import REGIMES
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 DEFAULT_CT = REPOSITORY.parent / "shared" / "data" / "ct_abdomen_3mm"
@@ -63,9 +62,9 @@ class Plan:
     evaluation_seed: int = 0
 
 
-FULL = Plan(Budget(agent_steps=400, warm_start_steps=100), tuning_steps=100, seeds=(0, 1, 2), regimes=REGIMES)
+FULL = Plan(Budget(agent_steps=400, warm_start_steps=100), tuning_steps=100, seeds=(0, 1, 2), regimes=COMPARISON_REGIMES)
 QUICK = Plan(Budget(agent_steps=3, warm_start_steps=1, train_interactions=2, patch_size=16, batch_size=2, channels=(4, 8)),
-             tuning_steps=2, seeds=(0, 1), regimes=REGIMES, interactions=5, demo_cases=(3, 2, 2), ct_repeats=1)
+             tuning_steps=2, seeds=(0, 1), regimes=COMPARISON_REGIMES, interactions=5, demo_cases=(3, 2, 2), ct_repeats=1)
 
 
 def ct_with_validation(ct: CtData, folder: Path) -> Path:
@@ -118,7 +117,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (use 1 while others share the CPU)")
     parser.add_argument("--quick", action="store_true", help="tiny budgets: checks the pipeline; the numbers mean nothing")
     parser.add_argument("--ct", type=Path, default=DEFAULT_CT, help="the real CT folder (default: %(default)s)")
-    parser.add_argument("--regimes", nargs="+", choices=REGIMES, help="label regimes (default: all)")
+    parser.add_argument("--regimes", nargs="+", choices=COMPARISON_REGIMES, help="label regimes (default: all)")
     parser.add_argument("--seeds", nargs="+", type=int, help="training seeds (default: 0 1 2; quick: 0 1)")
     parser.add_argument("--no-document", action="store_true", help="train and evaluate only (e.g. one group per process)")
     args = parser.parse_args(argv)

@@ -35,6 +35,8 @@ from medrl.training.finetune import run_finetune
 from medrl.training.label_regimes import LabelRegime
 
 REPOSITORY = Path(__file__).resolve().parents[1]
+COMPARISON_REGIMES = ("full", "sparse", "sparse_start", "noisy")
+"""The label regimes compared (see :class:`Combo`)."""
 TUNING_RECIPES = {
     "dice": (REPOSITORY / "configs" / "tune_dice_gain.yaml", "val/dice_5"),
     "surface": (REPOSITORY / "configs" / "tune_surface_gain.yaml", "val/nsd"),
@@ -51,7 +53,9 @@ class Combo:
 
     Attributes:
         group: ``"demo"`` or ``"ct"``.
-        regime: ``"full"``, ``"sparse"`` or ``"noisy"`` (:class:`medrl.training.label_regimes.LabelRegime`).
+        regime: one of :data:`COMPARISON_REGIMES`: ``"full"``, ``"sparse"``, ``"noisy"`` (the kinds of
+            :class:`medrl.training.label_regimes.LabelRegime`) or ``"sparse_start"`` (sparse marks, the reviewed
+            starting mask the label of the unmarked voxels).
         seed: training seed, also the seed of the regime's simulated marks or label noise.
     """
 
@@ -64,7 +68,17 @@ class Combo:
         return f"{self.group}/{self.regime}/seed{self.seed}"
 
     @property
+    def regime_settings(self) -> dict:
+        """The label regime as recorded with the models (defaults added later left out, so older records match)."""
+        settings = dataclasses.asdict(self.label_regime)
+        if settings["sparse_unmarked"] == "unknown":
+            del settings["sparse_unmarked"]
+        return settings
+
+    @property
     def label_regime(self) -> LabelRegime:
+        if self.regime == "sparse_start":
+            return LabelRegime(kind="sparse", sparse_unmarked="start", seed=self.seed)
         return LabelRegime(kind=self.regime, seed=self.seed)
 
 
@@ -74,7 +88,7 @@ def _tune(method: str, start: TrainingRecord, dataset: Path, combo: Combo, tunin
     config, metric = TUNING_RECIPES[method]
     output, record_path = folder / f"{method}.ckpt", folder / f"{method}.json"
     settings = {"start": start.checkpoint, "start_finished": start.finished, "recipe": config.name, "select_by": metric,
-                "steps": tuning_steps, "seed": combo.seed, "regime": dataclasses.asdict(combo.label_regime)}
+                "steps": tuning_steps, "seed": combo.seed, "regime": combo.regime_settings}
     if record_path.is_file() and output.is_file():
         record = TrainingRecord(**json.loads(record_path.read_text()))
         if {k: v for k, v in record.settings.items() if k != "outcome"} == json.loads(json.dumps(settings)):
@@ -107,7 +121,7 @@ def train_combo(combo: Combo, dataset: Path, budget: Budget, tuning_steps: int, 
     folder = work / "models" / combo.key
     regime = combo.label_regime
     data = partial(data_module, dataset, budget, combo.seed, label_regime=regime)
-    base = {"dataset": str(dataset), "budget": dataclasses.asdict(budget), "regime": dataclasses.asdict(regime)}
+    base = {"dataset": str(dataset), "budget": dataclasses.asdict(budget), "regime": combo.regime_settings}
     sigma = EnvConfig().hint_sigma_mm
     records = {"supervised": train_cached(
         "supervised", partial(click_network, budget, None, sigma), data, budget.agent_steps,

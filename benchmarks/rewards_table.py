@@ -14,7 +14,8 @@ METHODS = ("ce", "supervised", "ce_tuned", "dice", "surface")
 """The evaluated models; the first one's checkpoint sets the evaluation's working grid."""
 METHOD_LABELS = {"supervised": "supervised click network", "ce": "medrl, CE gain", "ce_tuned": "medrl, tuned with CE gain (control)",
                  "dice": "medrl, tuned with Dice gain", "surface": "medrl, tuned with surface gain"}
-REGIME_LABELS = {"full": "full labels", "sparse": "sparse marks only", "noisy": "noisy labels"}
+REGIME_LABELS = {"full": "full labels", "sparse": "sparse marks only", "sparse_start": "sparse marks + reviewed start",
+                 "noisy": "noisy labels"}
 COLUMNS = (("Dice @1", "dice", 1, 3), ("Dice @3", "dice", 3, 3), ("Dice @5", "dice", 5, 3), ("NSD 2 mm @5", "nsd", 5, 3),
            ("HD95 mm @5", "hd95_mm", 5, 1))
 NSD_TARGET_POINTS = 2.0
@@ -198,7 +199,10 @@ def render_section(inputs: ComparisonInputs) -> str:
         "**Label regimes** (training cases only; validation and test keep the true labels): *full*; *sparse* — no label, "
         "only a simulated clinician's marks on a fixed seeded starting mask of each scan (3 brush dabs and 5 clicks on its "
         "errors, 2 confirming dabs; `LabelRegime(kind='sparse')`) that reach the agents through the reward override and "
-        "the click network through its partial loss; *noisy* — each label eroded or dilated and shifted by up to 3 mm.",
+        "the click network through its partial loss; *sparse marks + reviewed start* — the same marks, and the "
+        "starting mask the clinician reviewed and left unmarked taken as the label of every unmarked voxel "
+        "(`sparse_unmarked='start'`: a clinician who stops marking accepts the rest; the marks override it); *noisy* — each "
+        "label eroded or dilated and shifted by up to 3 mm.",
         "",
         f"**Evaluation**: the robot-user protocol of `medrl evaluate`, {plan.interactions} interactions of one click, from "
         f"seeded perturbations of the test labels (Dice {plan.perturbation_dice[0]}–{plan.perturbation_dice[1]}), the same "
