@@ -134,6 +134,38 @@ def targets_table(tasks: dict[str, dict], plan) -> str:
     return "\n".join(rows)
 
 
+SUMMARY_PAIRS = (  # first, second, metric, what it asks
+    ("ce", "supervised", "dice", "medrl (CE gain) vs the supervised click network, Dice@5"),
+    ("ce", "supervised", "nsd", "medrl (CE gain) vs the supervised click network, NSD@5"),
+    ("surface", "ce", "nsd", "surface-gain tuning vs the CE-gain agents, NSD@5"),
+    ("surface", "ce_tuned", "nsd", "surface-gain tuning vs the tuning control, NSD@5"),
+    ("dice", "ce_tuned", "dice", "Dice-gain tuning vs the tuning control, Dice@5"),
+)
+
+
+def summary_lines(tasks: dict[str, dict], plan) -> list[str]:
+    """Per question of :data:`SUMMARY_PAIRS` and regime: the tasks where the first wins, ties and loses (the
+    verdicts of :func:`_verdict`), then the NSD target: in how many task × regime cells tuning lifted NSD@5 by
+    at least :data:`NSD_TARGET_POINTS` points over the CE-gain agents."""
+    lines = []
+    for first, second, name, question in SUMMARY_PAIRS:
+        parts = []
+        for regime in plan.regimes:
+            found: dict[str, list[str]] = {}
+            for key, entry in tasks.items():
+                found.setdefault(_verdict(paired(entry, plan, regime, first, second, name, plan.interactions)), []).append(key)
+            parts.append(f"{REGIME_LABELS[regime]}: " + ", ".join(f"{v} {len(k)} ({' '.join(k)})" for v, k in sorted(found.items())))
+        lines.append(f"- **{question}** — " + "; ".join(parts) + ".")
+    for method in ("surface", "dice", "ce_tuned"):
+        cells = [(key, regime, paired(entry, plan, regime, method, "ce", "nsd", plan.interactions))
+                 for key, entry in tasks.items() for regime in plan.regimes]
+        met = [f"{key}/{regime}" for key, regime, stats in cells if stats is not None and stats[0] * 100 >= NSD_TARGET_POINTS]
+        lines.append(f"- **Target: {METHOD_LABELS[method]} lifts NSD@5 by ≥ {NSD_TARGET_POINTS:.0f} points over the CE-gain "
+                     f"agents** (mean over seeds): met in {len(met)} of {len(cells)} task × regime cells"
+                     + (f" ({', '.join(met)})" if met else "") + ".")
+    return lines
+
+
 def tuning_table(results: list[tuple], plan) -> str:
     """What each tuning run did: the validation metric of the start and of the best tuned checkpoint, and
     how often the start was kept."""
@@ -222,5 +254,6 @@ def render_section(inputs: ComparisonInputs) -> str:
               f"Paired by seed (same seed, same cases), mean ± std over seeds; *wins*/*loses* when the mean difference exceeds "
               f"its std across seeds, else *ties*. Target 1: tuning lifts NSD@5 by ≥ {NSD_TARGET_POINTS:.0f} points over the "
               "CE-gain agents. Target 2: in the sparse regime medrl beats partial-CE supervision.", "",
-              targets_table(tasks, plan), "", "### What the tuning runs did", "", tuning_table(inputs.results, plan)]
+              targets_table(tasks, plan), "", "In short (tasks by verdict, per label regime):", "", *summary_lines(tasks, plan),
+              "", "### What the tuning runs did", "", tuning_table(inputs.results, plan)]
     return "\n".join(parts)

@@ -18,7 +18,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 from doc_sections import find_section, put_section  # noqa: E402
-from rewards_table import METHOD_LABELS, METHODS, REGIME_LABELS, paired, spread, targets_table, task_table  # noqa: E402
+from rewards_table import METHOD_LABELS, METHODS, REGIME_LABELS, paired, spread, summary_lines, targets_table, task_table  # noqa: E402
 
 CELL = re.compile(r"(-?\d+\.\d+) ± (\d+\.\d+)")
 
@@ -70,6 +70,10 @@ def test_differences_are_paired_by_seed_and_verdicts_need_every_seed_to_agree():
     assert "+0.050 ± 0.010 (wins)" in full
     assert full.rstrip(" |").endswith("(ties)")
     assert spread([None, None]) is None
+    lines = summary_lines({"demo": entry}, PLAN)
+    assert "vs the supervised click network, Dice@5** — full labels: wins 1 (demo); sparse marks only: wins 1 (demo)." in lines[0]
+    # the NSD target (≥ 2 points over CE): Dice-tuned gains +1.3 points on average, so it is not met
+    assert any("tuned with Dice gain lifts NSD@5" in line and "met in 0 of 2" in line for line in lines)
 
 
 def test_section_is_replaced_in_place_or_appended():
