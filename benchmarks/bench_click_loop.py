@@ -29,7 +29,7 @@ from medrl.env.clicks import robot_clicks
 def predict(checkpoint: Path, image: str, output: Path, *extra: str) -> np.ndarray:
     command = [sys.executable, "-m", "medrl.cli", "predict", "--checkpoint", str(checkpoint), "--input", image,
                "--output", str(output), *extra]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, encoding="utf-8", errors="replace")
     if result.returncode != 0:
         sys.exit(result.stderr)
     return read_scan(next(output.glob("*_mask.nii.gz")), kind="label")[0].numpy() > 0
@@ -56,7 +56,7 @@ def main() -> None:
                 lps = (affine[:3, :3] @ np.asarray(click.index) + affine[:3, 3]) * [-1, -1, 1]
                 clicks = folder / f"clicks{k}.json"
                 clicks.write_text(json.dumps({"coordinate_system": "LPS",
-                                              "points": [{"position": lps.tolist(), "positive": click.positive}]}))
+                                              "points": [{"position": lps.tolist(), "positive": click.positive}]}), encoding="utf-8")
                 previous = next((folder / f"round{k - 1}").glob("*_mask.nii.gz"))
                 masks.append(predict(checkpoint, case["image"], folder / f"round{k}", "--mask", str(previous),
                                      "--clicks", str(clicks)))

@@ -37,7 +37,7 @@ def run(command: list[str], cwd: Path, threads: int) -> float:
     """Run a medrl command; return its wall time in seconds (exit on failure, with its output)."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=str(REPO))
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "medrl.cli", *command], cwd=cwd, env=env, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "medrl.cli", *command], cwd=cwd, env=env, capture_output=True, encoding="utf-8", errors="replace")
     if result.returncode != 0:
         sys.exit(result.stdout[-2000:] + result.stderr[-4000:])
     return time.perf_counter() - start
@@ -53,7 +53,7 @@ def validation_dice(cwd: Path, n: int, checkpoint: Path) -> dict[str, float]:
     log_dir = cwd / f"validate{n}"
     run(["validate", "--config", str(REPO / "configs" / "demo.yaml"), *SMALL, *processes(n), f"--ckpt_path={checkpoint}",
          f"--trainer.logger.init_args.save_dir={log_dir}"], cwd, threads=2 // n)
-    rows = list(csv.DictReader(next(log_dir.rglob("metrics.csv")).open()))
+    rows = list(csv.DictReader(next(log_dir.rglob("metrics.csv")).open(encoding="utf-8")))
     return {key: float(value) for row in rows for key, value in row.items() if key.startswith("val/dice_") and value}
 
 

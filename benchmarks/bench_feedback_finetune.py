@@ -212,7 +212,7 @@ def main() -> None:
     print(f"\n{args.held_out} held-out scans per seed, seeds {args.seeds} (mean over scans, then mean ± sd over seeds); "
           f"systematic starts miss the top {args.cap:.0%} of the organ [{time.perf_counter() - clock:.0f} s]\n")
     print_table(per_seed)
-    (work / "results.json").write_text(json.dumps({"settings": vars(args), "per_seed": per_seed}, indent=2))
+    (work / "results.json").write_text(json.dumps({"settings": vars(args), "per_seed": per_seed}, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ def untrained_demo_checkpoint(path: Path) -> Path:
 def run_measured(command: list[str]) -> dict:
     """Run ``command`` under ``/usr/bin/time -v``; return peak RSS (GB), wall seconds and exit status."""
     start = time.perf_counter()
-    result = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True)
+    result = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, encoding="utf-8", errors="replace")
     wall = time.perf_counter() - start
     peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stderr).group(1))
     if result.returncode != 0:
@@ -91,7 +91,7 @@ def main() -> None:
         if args.clicks:
             clicks = scratch / "clicks.json"
             centre = [int(s * 0.65) for s in shape[:2]] + [shape[2] // 2]
-            clicks.write_text(json.dumps({"coordinate_system": "voxel", "points": [{"position": centre, "positive": True}]}))
+            clicks.write_text(json.dumps({"coordinate_system": "voxel", "points": [{"position": centre, "positive": True}]}), encoding="utf-8")
             runs["segment + agents around one click"] = base + ["--clicks", str(clicks), "--output", str(scratch / "out2")]
         print(f"scan {shape} int16 ({np.prod(shape) * 2 / 1e9:.2f} GB on disk as .nii), checkpoint {checkpoint}, "
               f"{torch.get_num_threads()} threads")

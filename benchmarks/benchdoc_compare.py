@@ -56,7 +56,7 @@ def verdict(difference: Estimate, higher_is_better: bool) -> str:
 
 
 def _rows(path: Path) -> list[dict]:
-    with open(path, newline="") as handle:
+    with open(path, newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
 
 

@@ -62,7 +62,7 @@ def episode_dice(record: TrainingRecord, name: str, share: float = 0.1) -> Episo
     path = metrics_file(record, name)
     if path is None:
         return None
-    with open(path, newline="") as handle:
+    with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         keys = _keys(list(reader.fieldnames or []))
         rows = [row for row in reader if keys and row.get(keys[0]) not in (None, "")]

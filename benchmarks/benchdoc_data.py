@@ -79,7 +79,7 @@ def demo_dataset(folder: Path, cases: tuple[int, int, int], seed: int) -> Path:
 
 def read_organs(ct_folder: Path) -> list[Organ]:
     """Every labelled organ of the CT folder's ``labels.json``, largest first."""
-    document = json.loads((ct_folder / "labels.json").read_text())
+    document = json.loads((ct_folder / "labels.json").read_text(encoding="utf-8"))
     counts = document["voxel_counts"]
     organs = [Organ(name, int(value), int(counts.get(value, 0))) for value, name in document["labels"].items()]
     return sorted(organs, key=lambda organ: -organ.voxels)
@@ -117,7 +117,7 @@ def _write_binary_labels(ct_folder: Path, organs: list[Organ], out: Path) -> dic
 
 def _write_json(document: dict, path: Path) -> Path:
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(document, indent=2) + "\n")
+        tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return path
 
 

@@ -110,12 +110,12 @@ def _reusable(folder: Path, settings: EvaluationSettings) -> tuple[dict, float, 
     summary_path, timing_path = folder / SUMMARY_JSON, folder / TIMING_JSON
     if not (summary_path.is_file() and timing_path.is_file()):
         return None
-    summary = json.loads(summary_path.read_text())
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
     wanted = json.loads(json.dumps(dataclasses.asdict(settings)))
     newest_checkpoint = max(Path(p).stat().st_mtime for p in [settings.checkpoint, *settings.compare.values()])
     if summary["settings"] != wanted or summary_path.stat().st_mtime < newest_checkpoint:
         return None
-    timing = json.loads(timing_path.read_text())
+    timing = json.loads(timing_path.read_text(encoding="utf-8"))
     return summary, timing["seconds"], timing.get("code", "")
 
 
@@ -136,5 +136,5 @@ def evaluate_task(task: Task, checkpoints: dict[str, str], work: Path, interacti
     run_evaluation(settings, progress=False)
     seconds = round(time.perf_counter() - start, 1)
     with atomic_path(folder / TIMING_JSON) as tmp:
-        tmp.write_text(json.dumps({"seconds": seconds, "code": code}) + "\n")
-    return EvaluationResult(task, folder, json.loads((folder / SUMMARY_JSON).read_text()), seconds, code)
+        tmp.write_text(json.dumps({"seconds": seconds, "code": code}) + "\n", encoding="utf-8")
+    return EvaluationResult(task, folder, json.loads((folder / SUMMARY_JSON).read_text(encoding="utf-8")), seconds, code)

@@ -12,7 +12,7 @@ WATCHED = ("medrl", "configs")
 def git(repository: Path, *args: str) -> str:
     """The stripped output of ``git -C repository ARGS``, or ``"unknown"`` without git or a repository."""
     try:
-        return subprocess.run(["git", "-C", str(repository), *args], capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(["git", "-C", str(repository), *args], capture_output=True, encoding="utf-8", errors="replace", check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 

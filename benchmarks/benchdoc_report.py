@@ -55,7 +55,7 @@ class DocumentInputs:
 
 def _cpu_model() -> str:
     try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        lines = Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
     except OSError:
         return platform.processor() or "unknown"
     return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
@@ -63,7 +63,7 @@ def _cpu_model() -> str:
 
 def _ram_gb() -> str:
     try:
-        kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
+        kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text(encoding="utf-8").splitlines() if line.startswith("MemTotal"))
     except (OSError, StopIteration):
         return "unknown"
     return f"{kb / 1024 ** 2:.1f} GB"
@@ -273,9 +273,9 @@ def write_document(inputs: DocumentInputs, path: Path) -> Path:
     """Copy each task's plot beside ``path`` and write the document there (both atomically)."""
     plots = {result.task.key: copy_plot(result, path.parent) for result in inputs.results}
     text = render(inputs, plots)
-    earlier = find_section(path.read_text(), REWARDS_SECTION) if path.is_file() else None
+    earlier = find_section(path.read_text(encoding="utf-8"), REWARDS_SECTION) if path.is_file() else None
     if earlier is not None:  # the rewards comparison's part, written by make_rewards_comparison.py, is kept
         text = text.rstrip("\n") + "\n\n" + earlier
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
     return path

@@ -128,7 +128,7 @@ def _read_record(path: Path, settings: dict) -> TrainingRecord | None:
     """The record at ``path`` when it and its checkpoint exist and it trained with ``settings``."""
     if not path.is_file():
         return None
-    record = TrainingRecord(**json.loads(path.read_text()))
+    record = TrainingRecord(**json.loads(path.read_text(encoding="utf-8")))
     if record.settings != settings or not Path(record.checkpoint).is_file():
         return None
     return record
@@ -167,7 +167,7 @@ def train_cached(name: str, build: Callable[[], pl.LightningModule], data: Calla
     record = TrainingRecord(str(checkpoint.resolve()), round(seconds, 1), steps, torch.get_num_threads(), load_before,
                             os.getloadavg()[0], datetime.now(timezone.utc).isoformat(timespec="seconds"), settings, code)
     with atomic_path(record_path) as tmp:
-        tmp.write_text(json.dumps(asdict(record), indent=2) + "\n")
+        tmp.write_text(json.dumps(asdict(record), indent=2) + "\n", encoding="utf-8")
     print(f"  {name}: {seconds:.0f} s")
     return record
 

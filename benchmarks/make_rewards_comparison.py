@@ -70,12 +70,12 @@ QUICK = Plan(Budget(agent_steps=3, warm_start_steps=1, train_interactions=2, pat
 def ct_with_validation(ct: CtData, folder: Path) -> Path:
     """The CT training list with :data:`CT_VALIDATION_ORGANS` (training organs) as its validation list (else the
     first training organ)."""
-    document = json.loads(ct.training_json.read_text())
+    document = json.loads(ct.training_json.read_text(encoding="utf-8"))
     chosen = [case for case in document["training"] if case.get("organ") in CT_VALIDATION_ORGANS]
     document["validation"] = chosen or document["training"][:1]  # a quick run's few organs may lack them
     path = folder / "training_with_validation.json"
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(document, indent=2) + "\n")
+        tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return path
 
 
@@ -139,9 +139,9 @@ def main(argv: list[str] | None = None) -> None:
                               facts=machine_facts(REPOSITORY), plan=plan, quick=args.quick, results=results,
                               minutes=(time.perf_counter() - started) / 60)
     output = args.output.resolve()
-    text = put_section(output.read_text() if output.is_file() else "# Benchmarks\n", REWARDS_SECTION, render_section(inputs))
+    text = put_section(output.read_text(encoding="utf-8") if output.is_file() else "# Benchmarks\n", REWARDS_SECTION, render_section(inputs))
     with atomic_path(output) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
     print(f"written: {output}")
 
 

@@ -90,13 +90,13 @@ def _tune(method: str, start: TrainingRecord, dataset: Path, combo: Combo, tunin
     settings = {"start": start.checkpoint, "start_finished": start.finished, "recipe": config.name, "select_by": metric,
                 "steps": tuning_steps, "seed": combo.seed, "regime": combo.regime_settings}
     if record_path.is_file() and output.is_file():
-        record = TrainingRecord(**json.loads(record_path.read_text()))
+        record = TrainingRecord(**json.loads(record_path.read_text(encoding="utf-8")))
         if {k: v for k, v in record.settings.items() if k != "outcome"} == json.loads(json.dumps(settings)):
             print(f"  {combo.key} {method}: tuned earlier, reusing {output}")
             return record
     regime_config = folder / f"{method}_regime.yaml"
     regime_config.write_text(yaml.safe_dump({"data": {"label_regime": dataclasses.asdict(combo.label_regime),
-                                                      "seed": combo.seed}}))
+                                                      "seed": combo.seed}}), encoding="utf-8")
     overrides = [f"--trainer.max_steps={tuning_steps}", f"--trainer.val_check_interval={max(1, tuning_steps // 2)}",
                  f"--seed_everything={combo.seed}", "--trainer.enable_progress_bar=false",
                  "--trainer.enable_model_summary=false"]
@@ -110,7 +110,7 @@ def _tune(method: str, start: TrainingRecord, dataset: Path, combo: Combo, tunin
                             torch.get_num_threads(), load_before, os.getloadavg()[0],
                             datetime.now(timezone.utc).isoformat(timespec="seconds"), json.loads(json.dumps(settings)), code)
     with atomic_path(record_path) as tmp:
-        tmp.write_text(json.dumps(dataclasses.asdict(record), indent=2) + "\n")
+        tmp.write_text(json.dumps(dataclasses.asdict(record), indent=2) + "\n", encoding="utf-8")
     print(f"  {combo.key} {method}: {seconds:.0f} s, {metric} start {result.start_score} → best {result.best_score}"
           f"{' (start kept)' if result.kept_start else ''}")
     return record

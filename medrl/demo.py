@@ -210,7 +210,7 @@ def run_demo(output: str | Path, settings: DemoSettings | None = None) -> dict:
     print(format_table(rows, settings.interactions))
     results = {"minutes": round(minutes, 2), "settings": {k: v for k, v in vars(settings).items()}, "cases": rows}
     with atomic_path(output / "results.json") as tmp:
-        tmp.write_text(json.dumps(results, indent=2))
+        tmp.write_text(json.dumps(results, indent=2), encoding="utf-8")
     plot(rows, output / "dice_vs_clicks.png")
     print(f"\nfinished in {minutes:.1f} min: checkpoint {checkpoint}, plot {output / 'dice_vs_clicks.png'}, "
           f"example masks in {output / 'examples'}")

@@ -30,7 +30,7 @@ CLAIM = re.compile(r"^- (\w+) vs (\w+), AUC: (beats|ties|loses|undetermined), (-
 def _run(work: Path, output: Path, with_ct: bool) -> str:
     command = [sys.executable, str(SCRIPT), "--work", str(work), "--output", str(output), "--threads", "1", "--quick"]
     command += ["--ct", str(SHARED_CT)] if with_ct else ["--skip-ct"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    done = subprocess.run(command, capture_output=True, encoding="utf-8", errors="replace", timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
@@ -63,7 +63,7 @@ def test_quick_pipeline_writes_a_consistent_document_and_reuses_its_work(tmp_pat
     with_ct = (SHARED_CT / "image.nii.gz").is_file()
     output = tmp_path / "docs" / "benchmarks.md"
     _run(tmp_path / "work", output, with_ct)
-    document = output.read_text()
+    document = output.read_text(encoding="utf-8")
     sections = _sections(document)
 
     for heading in SECTIONS:
@@ -88,9 +88,9 @@ def test_quick_pipeline_writes_a_consistent_document_and_reuses_its_work(tmp_pat
         assert f"| {line} |" in sections["Machine and software"]
 
     kept = "<!-- rewards-comparison -->\n## Rewards comparison\nwritten by make_rewards_comparison.py\n<!-- /rewards-comparison -->\n"
-    output.write_text(document + "\n" + kept)
+    output.write_text(document + "\n" + kept, encoding="utf-8")
     again = _run(tmp_path / "work", output, with_ct)
-    assert output.read_text().endswith(kept)  # the other script's section survives a rewrite
+    assert output.read_text(encoding="utf-8").endswith(kept)  # the other script's section survives a rewrite
     assert ": training" not in again
     assert again.count("trained earlier") == 4 + (4 if with_ct else 0)
     assert again.count("evaluated earlier") == len(tasks)

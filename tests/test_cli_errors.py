@@ -26,7 +26,7 @@ def _truncated_nifti(folder: Path) -> Path:
 
 def _text_named_nifti(folder: Path) -> Path:
     path = folder / "notes.nii.gz"
-    path.write_text("this is not an image\n")
+    path.write_text("this is not an image\n", encoding="utf-8")
     return path
 
 
@@ -59,7 +59,7 @@ def _nan(folder: Path) -> Path:
 def _no_dicom(folder: Path) -> Path:
     path = folder / "not_dicom"
     path.mkdir()
-    (path / "readme.txt").write_text("no DICOM here")
+    (path / "readme.txt").write_text("no DICOM here", encoding="utf-8")
     return path
 
 
@@ -70,7 +70,7 @@ def _dataset(folder: Path, *, label_data=None, label_affine=None, entries=None) 
     save_nifti(label, np.eye(4) if label_affine is None else label_affine, folder / "lbl.nii.gz")
     entries = entries if entries is not None else [{"image": "img.nii.gz", "label": "lbl.nii.gz"}]
     path = folder / "dataset.json"
-    path.write_text(json.dumps({"training": entries}))
+    path.write_text(json.dumps({"training": entries}), encoding="utf-8")
     return path
 
 

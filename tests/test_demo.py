@@ -17,7 +17,7 @@ def test_tiny_demo_writes_checkpoint_plot_results_and_masks_on_input_grids(tmp_p
     results = run_demo(tmp_path, settings)
 
     assert "mean synthetic (2)" in capsys.readouterr().out
-    assert json.loads((tmp_path / "results.json").read_text())["cases"] == results["cases"]
+    assert json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))["cases"] == results["cases"]
     assert [(row["group"], row["start"]) for row in results["cases"]] == [
         ("synthetic", "segmenter"), ("synthetic", "segmenter"), ("synthetic", "perturbed"), ("synthetic", "perturbed"),
         ("mni152", "perturbed")]
@@ -27,7 +27,7 @@ def test_tiny_demo_writes_checkpoint_plot_results_and_masks_on_input_grids(tmp_p
     refiner = Refiner.from_checkpoint(tmp_path / "medrl_demo.ckpt")  # one file, weights only
     assert refiner.segmenter is not None and refiner.policy is not None
 
-    dataset = json.loads((tmp_path / "data" / "dataset.json").read_text())
+    dataset = json.loads((tmp_path / "data" / "dataset.json").read_text(encoding="utf-8"))
     for entry in dataset["test"] + dataset["test_mr"]:
         source = nib.load(tmp_path / "data" / entry["image"])
         name = entry["image"].rsplit("/", 1)[-1].split(".")[0]

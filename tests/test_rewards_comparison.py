@@ -91,9 +91,9 @@ def test_quick_pipeline_writes_the_section_and_reuses_its_work(tmp_path):
     command = [sys.executable, str(BENCHMARKS / "make_rewards_comparison.py"), "--work", str(tmp_path / "work"), "--output", str(output),
                "--quick", "--groups", "demo", "--regimes", "full", "sparse", "--seeds", "0", "--threads", "1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=400, env=env)
+    done = subprocess.run(command, capture_output=True, encoding="utf-8", errors="replace", timeout=400, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
-    document = output.read_text()
+    document = output.read_text(encoding="utf-8")
     assert document.startswith("# Benchmarks\n\nthe other script's part\n")
     section = find_section(document, "rewards-comparison")
     for regime in ("full", "sparse"):
@@ -101,6 +101,6 @@ def test_quick_pipeline_writes_the_section_and_reuses_its_work(tmp_path):
             row = re.search(rf"^\| {re.escape(REGIME_LABELS[regime])} \| {re.escape(METHOD_LABELS[method])} \|(.*)$", section, re.M)
             assert row is not None and len(CELL.findall(row.group(1))) == 5
     assert "### The targets" in section and "### What the tuning runs did" in section
-    again = subprocess.run(command, capture_output=True, text=True, timeout=400, env=env)
+    again = subprocess.run(command, capture_output=True, encoding="utf-8", errors="replace", timeout=400, env=env)
     assert again.returncode == 0 and ": training" not in again.stdout and "tuning" not in again.stdout.replace("tuned earlier", "")
-    assert output.read_text().count("<!-- rewards-comparison -->") == 1
+    assert output.read_text(encoding="utf-8").count("<!-- rewards-comparison -->") == 1

@@ -72,7 +72,7 @@ def dataset_sections(source: str | os.PathLike) -> list[str]:
     if source.suffix.lower() != ".json":
         return list(SECTIONS)
     try:
-        document = json.loads(source.read_text())
+        document = json.loads(source.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         return list(SECTIONS)  # load_dataset reports the problem
     extra = [
@@ -103,7 +103,7 @@ def _absolute_case(entry: dict, root: Path) -> dict:
 
 def _msd_cases(path: Path, section: str) -> list[dict]:
     try:
-        document = json.loads(path.read_text())
+        document = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise MedrlInputError(path, f"not valid JSON: {error}") from None
     if not isinstance(document, dict) or not any(key in document for key in SECTIONS):
@@ -157,7 +157,7 @@ def _folder_cases(root: Path, section: str) -> list[dict]:
 
 
 def _csv_cases(path: Path) -> list[dict]:
-    with path.open(newline="") as handle:
+    with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     if not rows or "image" not in rows[0]:
         raise MedrlInputError(path, "CSV needs a header with an 'image' column (and usually 'label')")

@@ -325,7 +325,7 @@ def _mni152_entry(out_dir: Path, overwrite: bool) -> dict:
 
 def _write_json(document: dict, path: Path) -> Path:
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(document, indent=2) + "\n")
+        tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return path
 
 

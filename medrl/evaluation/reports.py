@@ -74,7 +74,7 @@ def _cell(value):
 
 def write_csv(rows: Sequence[dict], path: str | os.PathLike) -> None:
     """Write ``rows`` (dicts with the same keys) as a CSV with a header; floats rounded to 6 decimals."""
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else [])
         writer.writeheader()
         writer.writerows({key: _cell(value) for key, value in row.items()} for row in rows)
@@ -100,7 +100,7 @@ def json_safe(value):
 def write_json(document: dict, path: str | os.PathLike) -> None:
     """Write ``document`` as strict JSON (no NaN/Infinity), indented."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(json_safe(document), indent=2, allow_nan=False) + "\n")
+        tmp.write_text(json.dumps(json_safe(document), indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
 
 def _number(value: float, digits: int = 3) -> str:

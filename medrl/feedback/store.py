@@ -241,13 +241,13 @@ class FeedbackStore:
         path = self.autosave_path(session)
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(state))
+            tmp.write_text(json.dumps(state), encoding="utf-8")
         return path
 
     def recover(self, session: str) -> dict | None:
         """The last autosaved state of ``session``, or ``None``."""
         path = self.autosave_path(session)
-        return json.loads(path.read_text()) if path.is_file() else None
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
     def open_sessions(self) -> list[str]:
         """Sessions with autosaved, not yet accepted work."""

@@ -141,7 +141,7 @@ class PredictionFiles(BasePredictionWriter):
         self.records = sorted(records, key=lambda r: r["name"])
         if trainer.is_global_zero:
             with atomic_path(Path(self.settings.output_dir) / REPORT_NAME) as tmp:
-                tmp.write_text(json.dumps(self.records, indent=2))
+                tmp.write_text(json.dumps(self.records, indent=2), encoding="utf-8")
 
 
 def _one_scan(batch: list[ScanInput]) -> ScanInput:

@@ -58,7 +58,7 @@ def read_clicks_file(path: str | os.PathLike) -> ClickSet:
     if not path.is_file():
         raise MedrlInputError(path, "clicks file not found")
     try:
-        document = json.loads(path.read_text())
+        document = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise MedrlInputError(path, f"not valid JSON ({error})") from None
     return parse_clicks(document, str(path))
@@ -144,5 +144,5 @@ def write_clicks_file(path: str | os.PathLike, coordinate_system: str, points: S
     document = {"coordinate_system": coordinate_system,
                 "points": [{"position": list(p.position), "positive": bool(p.positive)} for p in points]}
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(document, indent=2))
+        tmp.write_text(json.dumps(document, indent=2), encoding="utf-8")
     return Path(path)

@@ -200,7 +200,7 @@ def _write_base_config(config: dict, run: Path) -> Path:
     run.mkdir(parents=True, exist_ok=True)
     base = run / "finetune_base.yaml"
     with atomic_path(base) as tmp:
-        tmp.write_text(yaml.safe_dump(config, sort_keys=False))
+        tmp.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return base
 
 

@@ -47,7 +47,7 @@ def test_grey_matter_and_bad_arguments(tmp_path, no_network):
 
 def test_added_to_synthetic_dataset_under_its_own_key(tmp_path, no_network):
     path = write_synthetic_dataset(tmp_path, n_train=1, n_val=0, n_test=1, shape=(16, 16, 8), include_mni152=True)
-    document = json.loads(path.read_text())
+    document = json.loads(path.read_text(encoding="utf-8"))
     assert len(document["test"]) == 1  # the MR case is not mixed into the CT-like test list
     (entry,) = document["test_mr"]
     assert entry["modality"] == "MR" and entry["image"].startswith("./mni152/")

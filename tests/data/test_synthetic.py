@@ -30,7 +30,7 @@ def load(path):
 @pytest.fixture(scope="module")
 def small_dataset(tmp_path_factory):
     path = write_synthetic_dataset(tmp_path_factory.mktemp("synthetic"), seed=3, **SMALL)
-    return path, json.loads(path.read_text())
+    return path, json.loads(path.read_text(encoding="utf-8"))
 
 
 def test_layout_and_dataset_json(small_dataset):
@@ -70,8 +70,8 @@ def test_pairs_share_grid_and_labels_are_binary(small_dataset):
 def test_same_seed_same_data(tmp_path):
     first = write_synthetic_dataset(tmp_path / "a", seed=11, **SMALL)
     second = write_synthetic_dataset(tmp_path / "b", seed=11, **SMALL)
-    assert json.loads(first.read_text()) == json.loads(second.read_text())
-    for _, entry in entries(json.loads(first.read_text())):
+    assert json.loads(first.read_text(encoding="utf-8")) == json.loads(second.read_text(encoding="utf-8"))
+    for _, entry in entries(json.loads(first.read_text(encoding="utf-8"))):
         for key in ("image", "label"):
             (a, affine_a), (b, affine_b) = load(first.parent / entry[key]), load(second.parent / entry[key])
             np.testing.assert_array_equal(a, b)
@@ -140,10 +140,10 @@ def test_bad_arguments_are_input_errors(kwargs, source):
 def test_demo_data_script(tmp_path):
     script = Path(__file__).parents[2] / "data_scripts" / "make_demo_data.py"
     command = [sys.executable, str(script), "--out", str(tmp_path), "--n-train", "2", "--n-val", "0", "--n-test", "1"]
-    done = subprocess.run(command + ["--shape", "16", "16", "8"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(command + ["--shape", "16", "16", "8"], capture_output=True, encoding="utf-8", errors="replace", timeout=120)
     assert done.returncode == 0, done.stderr
     assert "wrote 3 synthetic cases" in done.stdout and (tmp_path / "dataset.json").is_file()
-    again = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    again = subprocess.run(command, capture_output=True, encoding="utf-8", errors="replace", timeout=120)
     assert again.returncode == 2 and "exists" in again.stderr and "Traceback" not in again.stderr
 
 

@@ -43,5 +43,5 @@ def two_blob_dataset(folder: Path, cases: int = 3, initial: bool = True, spacing
             entry[key] = f"./{name}"
         entries.append(entry)
     path = folder / "dataset.json"
-    path.write_text(json.dumps({"name": "two blobs", "training": [], "test": entries}, indent=2))
+    path.write_text(json.dumps({"name": "two blobs", "training": [], "test": entries}, indent=2), encoding="utf-8")
     return path

@@ -28,7 +28,7 @@ def evaluate(*argv) -> int:
 
 def read_csv(path) -> list[dict]:
     """The rows of a CSV file as dicts of strings."""
-    with open(path, newline="") as handle:
+    with open(path, newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -58,7 +58,7 @@ def check_complete(output, cases: list[str], methods: list[str], interactions: i
         (c, m, k) for c in cases for m in methods for k in range(interactions + 1)}
     assert len(rows) == len(cases) * len(methods) * (interactions + 1)
     assert sorted((r["case"], r["method"]) for r in case_rows) == sorted((c, m) for c in cases for m in methods)
-    summary = json.loads((output / "summary.json").read_text(), parse_constant=_refuse_non_finite)
+    summary = json.loads((output / "summary.json").read_text(encoding="utf-8"), parse_constant=_refuse_non_finite)
     assert list(summary["methods"]) == methods and [c["case"] for c in summary["cases"]] == cases
     for method in methods:
         assert len(summary["methods"][method]["dice"]) == interactions + 1

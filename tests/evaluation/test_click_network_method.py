@@ -47,7 +47,7 @@ def blob_training_set(folder: Path) -> Path:
             entry[key] = f"./{key}_{seed}.nii.gz"
         lists["training" if index < 2 else "validation"].append(entry)
     path = folder / "dataset.json"
-    path.write_text(json.dumps({"name": "blobs for training", **lists}))
+    path.write_text(json.dumps({"name": "blobs for training", **lists}), encoding="utf-8")
     return path
 
 
@@ -68,7 +68,7 @@ def test_medrl_fit_then_medrl_evaluate_compares_it_with_the_agents(tmp_path, vox
     assert bundle["click_network"]["encoding"] == {"hint_sigma_mm": 5.0, "click_radius_mm": 0.0, "previous": "mask"}
     assert bundle["preprocessing"]["intensity"] == "none"
     assert any(key.startswith("net.") for key in checkpoint["state_dict"])
-    metrics = next((tmp_path / "medrl_runs" / "click_network_demo").rglob("metrics.csv")).read_text()
+    metrics = next((tmp_path / "medrl_runs" / "click_network_demo").rglob("metrics.csv")).read_text(encoding="utf-8")
     assert "val/dice_1" in metrics and "train/loss/ce" in metrics
 
     output = tmp_path / "eval"
@@ -99,7 +99,7 @@ def click_checkpoint(tmp_path) -> Path:
 
 
 def test_one_interaction_on_a_case_keeps_the_clicked_labels(click_checkpoint, voxel_agents, blobs_with_initial):
-    entry = json.loads(blobs_with_initial.read_text())["test"][1]  # the LPS case
+    entry = json.loads(blobs_with_initial.read_text(encoding="utf-8"))["test"][1]  # the LPS case
     folder = blobs_with_initial.parent
     case = prepare_case(Refiner.from_checkpoint(voxel_agents),
                         {key: str(folder / value) for key, value in entry.items()}, "blobs_1", read_initial=True)

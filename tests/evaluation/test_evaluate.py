@@ -33,7 +33,7 @@ def test_initial_masks_voxel_and_region_agents_beside_the_kept_mask(tmp_path, vo
     printed = capsys.readouterr().out
     assert "start: initial ×3" in printed and all(f"\n{m} " in printed for m in methods)
 
-    dataset = json.loads(blobs_with_initial.read_text())
+    dataset = json.loads(blobs_with_initial.read_text(encoding="utf-8"))
     for entry, case in zip(dataset["test"], cases):  # Dice at k = 0: the file's initial mask against its label
         initial = nib.load(blobs_with_initial.parent / entry["initial"]).get_fdata()
         label = nib.load(blobs_with_initial.parent / entry["label"]).get_fdata()
@@ -66,7 +66,7 @@ def test_without_initial_masks_auto_starts_from_the_segmenter(tmp_path, with_seg
     assert [case["spacing_mm"] for case in summary["cases"]] == [[1.0, 1.0, 2.0]] * 2
 
     refiner = Refiner.from_checkpoint(with_segmenter)  # the segmenter's own mask, measured independently
-    entry = json.loads(blobs_without_initial.read_text())["test"][0]
+    entry = json.loads(blobs_without_initial.read_text(encoding="utf-8"))["test"][0]
     data = refiner.prepare(str(blobs_without_initial.parent / entry["image"]),
                            label=str(blobs_without_initial.parent / entry["label"]))
     expected = dice_of(refiner.segment(data)[0, 0].numpy(), data["label"][0].numpy()) if data["label"].any() else 1.0
@@ -83,7 +83,7 @@ def test_perturbed_starts_are_in_range_and_runs_replay_exactly(tmp_path, voxel_a
            [{k: v for k, v in r.items() if k != "seconds"} for r in two]
     starts = [float(r["dice"]) for r in one if r["interaction"] == "0"]
     assert all(0.6 <= d <= 0.8 for d in starts), starts
-    cases = json.loads((tmp_path / "one" / "summary.json").read_text())["cases"]
+    cases = json.loads((tmp_path / "one" / "summary.json").read_text(encoding="utf-8"))["cases"]
     assert all(case["start"] == "perturbed" and isinstance(case["start_seed"], int) for case in cases)
 
 
@@ -107,15 +107,15 @@ def test_a_new_method_plugs_in_as_one_class(tmp_path, voxel_agents, blobs_with_i
 def test_existing_results_are_kept_unless_overwrite(tmp_path, voxel_agents, blobs_with_initial, capsys):
     output = tmp_path / "eval"
     output.mkdir()
-    (output / "summary.json").write_text("earlier results")
+    (output / "summary.json").write_text("earlier results", encoding="utf-8")
     argv = ("--checkpoint", voxel_agents, "--data", blobs_with_initial, "--interactions", 1, "--max-cases", 1,
             "--output", output)
     assert evaluate(*argv) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("medrl: error:") and "summary.json" in error and "--overwrite" in error and "\n" not in error
-    assert (output / "summary.json").read_text() == "earlier results" and not (output / "cases.csv").exists()
+    assert (output / "summary.json").read_text(encoding="utf-8") == "earlier results" and not (output / "cases.csv").exists()
     assert evaluate(*argv, "--overwrite") == 0
-    assert json.loads((output / "summary.json").read_text())["methods"]["medrl"]["n_cases"] == 1
+    assert json.loads((output / "summary.json").read_text(encoding="utf-8"))["methods"]["medrl"]["n_cases"] == 1
 
 
 @pytest.mark.parametrize("extra, fragment", [
@@ -140,10 +140,10 @@ def test_compared_agents_must_share_the_working_grid(tmp_path, voxel_agents, wit
 
 
 def test_unlabelled_cases_are_refused_before_any_work(tmp_path, voxel_agents, blobs_with_initial, capsys):
-    dataset = json.loads(blobs_with_initial.read_text())
+    dataset = json.loads(blobs_with_initial.read_text(encoding="utf-8"))
     dataset["test"][1].pop("label")
     path = blobs_with_initial.parent / "unlabelled.json"
-    path.write_text(json.dumps(dataset))
+    path.write_text(json.dumps(dataset), encoding="utf-8")
     assert evaluate("--checkpoint", voxel_agents, "--data", path, "--output", tmp_path / "out") == 2
     assert "blobs_1.nii.gz: case has no label" in capsys.readouterr().err
 
@@ -152,4 +152,4 @@ def test_the_hook_loads_neither_torch_nor_lightning():
     code = ("import sys, argparse; from medrl.evaluation.command import add_evaluate_parser; "
             "add_evaluate_parser(argparse.ArgumentParser().add_subparsers()); "
             "print(sorted(m for m in ('torch', 'pytorch_lightning', 'monai') if m in sys.modules))")
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, encoding="utf-8", errors="replace", check=True).stdout.strip() == "[]"

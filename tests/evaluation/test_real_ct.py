@@ -18,7 +18,7 @@ def _dataset(folder, shared_ct, initial: bool = False):
     if initial:  # the multi-organ map itself as another model's starting output
         entry["initial"] = str(shared_ct / "labels.nii.gz")
     path = folder / "dataset.json"
-    path.write_text(json.dumps({"training": [], "test": [entry]}))
+    path.write_text(json.dumps({"training": [], "test": [entry]}), encoding="utf-8")
     return path
 
 
@@ -30,7 +30,7 @@ def test_each_organ_is_its_own_task(tmp_path, shared_ct, with_segmenter, organ):
                     "--output", output) == 0
     rows, case_rows, summary = check_complete(output, ["image"], ["initial", "medrl"], 2)
 
-    counts = json.loads((shared_ct / "labels.json").read_text())["voxel_counts"]
+    counts = json.loads((shared_ct / "labels.json").read_text(encoding="utf-8"))["voxel_counts"]
     (case,) = summary["cases"]
     assert case["foreground_voxels"] == counts[str(ORGANS[organ])]  # exactly that organ's voxels (3 mm grid kept)
     assert case["working_shape"] == [122, 101, 30] and case["spacing_mm"] == pytest.approx([3.0, 3.0, 3.0], abs=1e-4)

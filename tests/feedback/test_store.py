@@ -64,7 +64,7 @@ def test_another_process_reads_while_this_one_writes(tmp_path):
                    "accepted_path) VALUES ('u2', 's', 'h', 'dr_b', 't', '[]', 'a')")
     reader = subprocess.run([sys.executable, "-c", "from medrl.feedback.store import FeedbackStore; import sys; "
                              "print(len(FeedbackStore(sys.argv[1]).reviews()))", str(tmp_path / "store")],
-                            capture_output=True, text=True, timeout=20, env=environment(), cwd=REPO)
+                            capture_output=True, encoding="utf-8", errors="replace", timeout=20, env=environment(), cwd=REPO)
     writer.commit()
     writer.close()
     assert reader.returncode == 0, reader.stderr

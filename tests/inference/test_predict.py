@@ -141,7 +141,7 @@ def test_a_bad_scan_in_a_batch_is_reported_and_skipped(tmp_path, untrained, caps
     (folder / "b.nii.gz").write_bytes(b"not a nifti file at all")
     assert predict("--checkpoint", untrained, "--input", folder, "--output", tmp_path / "out") == 1
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_mask.nii.gz", "c_mask.nii.gz", "predict_report.json"]
-    report = {r["name"]: r for r in json.loads((tmp_path / "out" / "predict_report.json").read_text())}
+    report = {r["name"]: r for r in json.loads((tmp_path / "out" / "predict_report.json").read_text(encoding="utf-8"))}
     assert [report[n]["status"] for n in "abc"] == ["ok", "failed", "ok"]
     assert str(folder / "b.nii.gz") in report["b"]["error"]
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("medrl: error:")]

@@ -37,7 +37,7 @@ def test_two_ddp_processes_share_the_scans_and_write_each_once(tmp_path, untrain
     result = subprocess.run(_command(untrained, scans, tmp_path / "out", "--devices", "2"), cwd=tmp_path, env=environment(),
                             capture_output=True, encoding="utf-8", errors="replace", timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads((tmp_path / "out" / "predict_report.json").read_text())
+    report = json.loads((tmp_path / "out" / "predict_report.json").read_text(encoding="utf-8"))
     assert sorted(r["name"] for r in report) == [f"scan{n}" for n in range(5)]  # each scan once, none twice
     assert {r["rank"] for r in report} == {0, 1} and all(r["status"] == "ok" for r in report)
     for n in range(5):

@@ -24,7 +24,7 @@ def test_quickstart_notebook_trains_evaluates_predicts_and_finetunes(tiny_demo, 
     assert "segmenter: 3 steps" in printed and "agents: 3 steps" in printed
     assert Refiner.from_checkpoint(work / "agents.ckpt").policy is not None
     for folder in ("evaluation", "evaluation_finetuned"):
-        summary = json.loads((work / folder / "summary.json").read_text())
+        summary = json.loads((work / folder / "summary.json").read_text(encoding="utf-8"))
         assert summary and (work / folder / "dice_vs_clicks.png").is_file()
     assert len(FeedbackStore(work / "feedback").reviews()) == 2
     assert read_checkpoint(work / "agents_finetuned.ckpt")["global_step"] == 2

@@ -30,7 +30,7 @@ def test_review_notebook_runs_headless_and_records_the_review(tiny_demo, tmp_pat
     assert kinds == ["click", "stroke"] and len(record.clicks_ras[1]["path"]) == 3
     assert record.reviewer == "demo_clinician" and record.after_path and record.checkpoint.endswith("medrl_demo.ckpt")
 
-    dataset = json.loads((tiny_demo / "data" / "dataset.json").read_text())
+    dataset = json.loads((tiny_demo / "data" / "dataset.json").read_text(encoding="utf-8"))
     scan = nib.load(tiny_demo / "data" / dataset["test"][0]["image"])
     saved_paths = sorted(work.glob("case_*_reviewed_*.nii.gz"))
     assert len(saved_paths) == 1

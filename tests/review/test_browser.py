@@ -38,7 +38,7 @@ def png_size(path: Path) -> tuple[int, int]:
 def test_a_click_and_a_drag_in_the_browser_reach_the_review_session(tiny_demo, tmp_path, ui):  # noqa: F811
     screenshot = tmp_path / "review_widget.png"
     result = subprocess.run([sys.executable, str(SCRIPT), str(screenshot), "--checkpoint", str(tiny_demo / "medrl_demo.ckpt"),
-                             "--ui", ui], capture_output=True, text=True, timeout=900)
+                             "--ui", ui], capture_output=True, encoding="utf-8", errors="replace", timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout[: result.stdout.rindex("}") + 1])
     assert report["summary_before"].startswith("actions: 0")

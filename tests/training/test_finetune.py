@@ -45,7 +45,7 @@ def test_finetune_writes_a_new_checkpoint_and_keeps_the_old(start, tmp_path, cap
     segmenter = {k: v for k, v in tuned["state_dict"].items() if k.startswith("segmenter.")}
     assert segmenter and all(torch.equal(v, old["state_dict"][k]) for k, v in segmenter.items())  # frozen, carried
     assert Refiner.from_checkpoint(output).policy is not None
-    base = yaml.safe_load((run_folder(output) / "finetune_base.yaml").read_text())
+    base = yaml.safe_load((run_folder(output) / "finetune_base.yaml").read_text(encoding="utf-8"))
     a2c = base["model"]["init_args"]["a2c"]
     assert base["data"]["feedback"] == str(store.resolve()) and a2c["warm_start_updates"] == 0 and a2c["anchor_weight"] > 0
     reference = {k[len("reference."):]: v for k, v in tuned["state_dict"].items() if k.startswith("reference.")}

@@ -29,7 +29,7 @@ def test_fit_writes_a_checkpoint_that_inference_can_load(tmp_path):
     assert bundle["preprocessing"]["intensity"] == "ct" and bundle["agents"]["kind"] == "voxel"
     assert any(key.startswith("policy.") for key in checkpoint["state_dict"])
     saved_configs = list((tmp_path / "medrl_runs" / "demo").rglob("config.yaml"))
-    assert saved_configs and "policy_channels" in saved_configs[0].read_text()  # the resolved config is kept
+    assert saved_configs and "policy_channels" in saved_configs[0].read_text(encoding="utf-8")  # the resolved config is kept
     assert (tmp_path / "medrl_runs" / "demo_data" / "dataset.json").is_file()  # demo data made on first use
 
     # validate from the checkpoint file: LightningCLI rebuilds the module from the checkpoint's settings
@@ -53,7 +53,7 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     # 4 training cases, batch 1: a single process would finish 1 epoch in 4 steps; each DDP rank gets
     # 2 cases, so the 4 steps make 2 epochs (the saved epoch counter is the number of epochs done)
     assert checkpoint["global_step"] == 4 and checkpoint["epoch"] == 2
-    metrics = next((tmp_path / "medrl_runs" / "demo").rglob("metrics.csv")).read_text()
+    metrics = next((tmp_path / "medrl_runs" / "demo").rglob("metrics.csv")).read_text(encoding="utf-8")
     assert "val/dice_gain" in metrics and "train/reward" in metrics
 
 
