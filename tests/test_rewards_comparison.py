@@ -72,6 +72,8 @@ def test_differences_are_paired_by_seed_and_verdicts_need_every_seed_to_agree():
     assert spread([None, None]) is None
     lines = summary_lines({"demo": entry}, PLAN)
     assert "vs the supervised click network, Dice@5** — full labels: wins 1 (demo); sparse marks only: wins 1 (demo)." in lines[0]
+    # a "win" over the click network means little if both fall below the starting mask: that is said too
+    assert any("(CE gain) vs keeping the starting mask, Dice@5** — full labels: wins 1 (demo)" in line for line in lines)
     # the NSD target (≥ 2 points over CE): Dice-tuned gains +1.3 points on average, so it is not met
     assert any("tuned with Dice gain lifts NSD@5" in line and "met in 0 of 2" in line for line in lines)
 
