@@ -106,3 +106,21 @@ def test_quick_pipeline_writes_the_section_and_reuses_its_work(tmp_path):
     again = subprocess.run(command, capture_output=True, encoding="utf-8", errors="replace", timeout=400, env=env)
     assert again.returncode == 0 and ": training" not in again.stdout and "tuning" not in again.stdout.replace("tuned earlier", "")
     assert output.read_text(encoding="utf-8").count("<!-- rewards-comparison -->") == 1
+
+
+def test_the_committed_document_holds_the_full_comparison():
+    """docs/benchmarks.md carries the comparison the README points to: the demo data and the three CT organs,
+    every regime and model, each cell a mean ± std over at least three seeds, and no quick-run numbers."""
+    document = (BENCHMARKS.parent / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    section = find_section(document, "rewards-comparison")
+    assert section is not None and "**Quick run**" not in section
+    seeds = re.search(r"over the training seeds \[([\d, ]+)\]", section)
+    assert seeds is not None and len(seeds.group(1).split(",")) >= 3
+    tables = re.split(r"^### ", section, flags=re.M)
+    titles = {table.splitlines()[0] for table in tables[1:]}
+    assert {"Demo data", "Real CT: spleen", "Real CT: liver", "Real CT: kidney right"} <= titles
+    for table in tables[1:5]:
+        for regime in REGIME_LABELS.values():
+            for method in METHODS:
+                row = re.search(rf"^\| {re.escape(regime)} \| {re.escape(METHOD_LABELS[method])} \|(.*)$", table, re.M)
+                assert row is not None and len(CELL.findall(row.group(1))) == 5 and "(n=" not in row.group(1)
