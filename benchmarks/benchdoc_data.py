@@ -18,7 +18,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from medrl.data.atomic import atomic_path
+from medrl.data.atomic import write_text_atomically
 from medrl.data.synthetic import write_synthetic_dataset
 from medrl.data.writers import write_mask
 
@@ -116,8 +116,7 @@ def _write_binary_labels(ct_folder: Path, organs: list[Organ], out: Path) -> dic
 
 
 def _write_json(document: dict, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    write_text_atomically(path, json.dumps(document, indent=2) + "\n")
     return path
 
 

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from medrl.data.atomic import atomic_path
+from medrl.data.atomic import write_text_atomically
 from medrl.evaluation.reports import SUMMARY_JSON
 from medrl.evaluation.run import PLOT_PNG, run_evaluation
 from medrl.evaluation.settings import EvaluationSettings
@@ -135,6 +135,5 @@ def evaluate_task(task: Task, checkpoints: dict[str, str], work: Path, interacti
     start = time.perf_counter()
     run_evaluation(settings, progress=False)
     seconds = round(time.perf_counter() - start, 1)
-    with atomic_path(folder / TIMING_JSON) as tmp:
-        tmp.write_text(json.dumps({"seconds": seconds, "code": code}) + "\n", encoding="utf-8")
+    write_text_atomically(folder / TIMING_JSON, json.dumps({"seconds": seconds, "code": code}) + "\n")
     return EvaluationResult(task, folder, json.loads((folder / SUMMARY_JSON).read_text(encoding="utf-8")), seconds, code)

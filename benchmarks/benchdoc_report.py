@@ -19,7 +19,7 @@ from benchdoc_tables import AGENTS, copy_plot, task_section
 from benchdoc_training import Budget, TrainingRecord, library_defaults
 from doc_sections import REWARDS_SECTION, find_section
 
-from medrl.data.atomic import atomic_path
+from medrl.data.atomic import write_text_atomically
 from medrl.env.environment import EnvConfig
 
 MODEL_LABELS = {"segmenter": "segmenter (Dice + CE)", "voxel": "per-voxel agents (A2C)", "region": "per-region agents (A2C)",
@@ -276,6 +276,5 @@ def write_document(inputs: DocumentInputs, path: Path) -> Path:
     earlier = find_section(path.read_text(encoding="utf-8"), REWARDS_SECTION) if path.is_file() else None
     if earlier is not None:  # the rewards comparison's part, written by make_rewards_comparison.py, is kept
         text = text.rstrip("\n") + "\n\n" + earlier
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    write_text_atomically(path, text)
     return path

@@ -25,7 +25,7 @@ import pytorch_lightning as pl
 import torch
 
 from medrl.agents.a2c import A2CConfig
-from medrl.data.atomic import atomic_path
+from medrl.data.atomic import atomic_path, write_text_atomically
 from medrl.training.click_network import ClickNetworkModule
 from medrl.training.datamodule import MedrlDataModule
 from medrl.training.label_regimes import LabelRegime
@@ -166,8 +166,7 @@ def train_cached(name: str, build: Callable[[], pl.LightningModule], data: Calla
         trainer.save_checkpoint(tmp)
     record = TrainingRecord(str(checkpoint.resolve()), round(seconds, 1), steps, torch.get_num_threads(), load_before,
                             os.getloadavg()[0], datetime.now(timezone.utc).isoformat(timespec="seconds"), settings, code)
-    with atomic_path(record_path) as tmp:
-        tmp.write_text(json.dumps(asdict(record), indent=2) + "\n", encoding="utf-8")
+    write_text_atomically(record_path, json.dumps(asdict(record), indent=2) + "\n")
     print(f"  {name}: {seconds:.0f} s")
     return record
 

@@ -38,7 +38,7 @@ from rewards_runs import COMPARISON_REGIMES, Combo, train_combo
 from rewards_table import METHODS, ComparisonInputs, render_section
 from script_args import check_common_args
 
-from medrl.data.atomic import atomic_path
+from medrl.data.atomic import write_text_atomically
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 DEFAULT_CT = REPOSITORY.parent / "shared" / "data" / "ct_abdomen_3mm"
@@ -74,8 +74,7 @@ def ct_with_validation(ct: CtData, folder: Path) -> Path:
     chosen = [case for case in document["training"] if case.get("organ") in CT_VALIDATION_ORGANS]
     document["validation"] = chosen or document["training"][:1]  # a quick run's few organs may lack them
     path = folder / "training_with_validation.json"
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    write_text_atomically(path, json.dumps(document, indent=2) + "\n")
     return path
 
 
@@ -140,8 +139,7 @@ def main(argv: list[str] | None = None) -> None:
                               minutes=(time.perf_counter() - started) / 60)
     output = args.output.resolve()
     text = put_section(output.read_text(encoding="utf-8") if output.is_file() else "# Benchmarks\n", REWARDS_SECTION, render_section(inputs))
-    with atomic_path(output) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    write_text_atomically(output, text)
     print(f"written: {output}")
 
 

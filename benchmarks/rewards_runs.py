@@ -29,7 +29,7 @@ import torch
 import yaml
 from benchdoc_training import Budget, TrainingRecord, agents, click_network, data_module, train_cached
 
-from medrl.data.atomic import atomic_path
+from medrl.data.atomic import write_text_atomically
 from medrl.env.environment import EnvConfig
 from medrl.training.finetune import run_finetune
 from medrl.training.label_regimes import LabelRegime
@@ -109,8 +109,7 @@ def _tune(method: str, start: TrainingRecord, dataset: Path, combo: Combo, tunin
     record = TrainingRecord(str(output.resolve()), round(seconds + start.seconds, 1), start.steps + tuning_steps,
                             torch.get_num_threads(), load_before, os.getloadavg()[0],
                             datetime.now(timezone.utc).isoformat(timespec="seconds"), json.loads(json.dumps(settings)), code)
-    with atomic_path(record_path) as tmp:
-        tmp.write_text(json.dumps(dataclasses.asdict(record), indent=2) + "\n", encoding="utf-8")
+    write_text_atomically(record_path, json.dumps(dataclasses.asdict(record), indent=2) + "\n")
     print(f"  {combo.key} {method}: {seconds:.0f} s, {metric} start {result.start_score} → best {result.best_score}"
           f"{' (start kept)' if result.kept_start else ''}")
     return record

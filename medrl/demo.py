@@ -25,7 +25,7 @@ import pytorch_lightning as pl
 import torch
 from tqdm.auto import tqdm
 
-from medrl.data.atomic import atomic_path
+from medrl.data.atomic import atomic_path, write_text_atomically
 from medrl.data.datasets import load_dataset
 from medrl.data.perturbation import PerturbationConfig, perturb_mask
 from medrl.data.synthetic import write_synthetic_dataset
@@ -209,8 +209,7 @@ def run_demo(output: str | Path, settings: DemoSettings | None = None) -> dict:
     print()
     print(format_table(rows, settings.interactions))
     results = {"minutes": round(minutes, 2), "settings": {k: v for k, v in vars(settings).items()}, "cases": rows}
-    with atomic_path(output / "results.json") as tmp:
-        tmp.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    write_text_atomically(output / "results.json", json.dumps(results, indent=2))
     plot(rows, output / "dice_vs_clicks.png")
     print(f"\nfinished in {minutes:.1f} min: checkpoint {checkpoint}, plot {output / 'dice_vs_clicks.png'}, "
           f"example masks in {output / 'examples'}")

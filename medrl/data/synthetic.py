@@ -28,7 +28,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
-from medrl.data.atomic import atomic_path, refuse_to_overwrite
+from medrl.data.atomic import refuse_to_overwrite, write_text_atomically
 from medrl.data.geometry import orientation_affine
 from medrl.data.mni152 import mni152_paths, write_mni152_case
 from medrl.data.writers import write_mask, write_volume
@@ -324,8 +324,7 @@ def _mni152_entry(out_dir: Path, overwrite: bool) -> dict:
 
 
 def _write_json(document: dict, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    write_text_atomically(path, json.dumps(document, indent=2) + "\n")
     return path
 
 

@@ -21,7 +21,7 @@ import os
 from dataclasses import asdict, is_dataclass
 from typing import Sequence
 
-from medrl.data.atomic import atomic_path
+from medrl.data.atomic import atomic_path, write_text_atomically
 from medrl.evaluation.summary import CaseResult, Estimate, case_summary, noc_key, reached_key
 
 INTERACTIONS_CSV = "interactions.csv"
@@ -99,8 +99,7 @@ def json_safe(value):
 
 def write_json(document: dict, path: str | os.PathLike) -> None:
     """Write ``document`` as strict JSON (no NaN/Infinity), indented."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(json_safe(document), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    write_text_atomically(path, json.dumps(json_safe(document), indent=2, allow_nan=False) + "\n")
 
 
 def _number(value: float, digits: int = 3) -> str:

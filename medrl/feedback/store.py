@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medrl.data.atomic import atomic_path
+from medrl.data.atomic import write_text_atomically
 from medrl.data.writers import write_mask
 from medrl.errors import MedrlInputError
 
@@ -240,8 +240,7 @@ class FeedbackStore:
         """Atomically save an open session's in-progress state (JSON-able dict)."""
         path = self.autosave_path(session)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(state), encoding="utf-8")
+        write_text_atomically(path, json.dumps(state))
         return path
 
     def recover(self, session: str) -> dict | None:

@@ -21,7 +21,7 @@ import torch
 from pytorch_lightning.callbacks import BasePredictionWriter
 from torch.utils.data import DataLoader
 
-from medrl.data.atomic import atomic_path
+from medrl.data.atomic import write_text_atomically
 from medrl.data.writers import write_mask, write_volume
 from medrl.errors import MedrlInputError
 from medrl.inference.clicks_file import ClickSet
@@ -140,8 +140,7 @@ class PredictionFiles(BasePredictionWriter):
             records = [record for part in gathered for record in part]
         self.records = sorted(records, key=lambda r: r["name"])
         if trainer.is_global_zero:
-            with atomic_path(Path(self.settings.output_dir) / REPORT_NAME) as tmp:
-                tmp.write_text(json.dumps(self.records, indent=2), encoding="utf-8")
+            write_text_atomically(Path(self.settings.output_dir) / REPORT_NAME, json.dumps(self.records, indent=2))
 
 
 def _one_scan(batch: list[ScanInput]) -> ScanInput:

@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from medrl.data.atomic import atomic_path
+from medrl.data.atomic import write_text_atomically
 from medrl.env.clicks import Click
 from medrl.errors import MedrlInputError
 
@@ -143,6 +143,5 @@ def write_clicks_file(path: str | os.PathLike, coordinate_system: str, points: S
         raise ValueError(f"coordinate_system must be one of {COORDINATE_SYSTEMS}")
     document = {"coordinate_system": coordinate_system,
                 "points": [{"position": list(p.position), "positive": bool(p.positive)} for p in points]}
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    write_text_atomically(path, json.dumps(document, indent=2))
     return Path(path)

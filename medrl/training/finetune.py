@@ -31,7 +31,7 @@ from typing import Sequence
 
 import yaml
 
-from medrl.data.atomic import atomic_path, refuse_to_overwrite
+from medrl.data.atomic import atomic_path, refuse_to_overwrite, write_text_atomically
 from medrl.errors import MedrlInputError
 from medrl.feedback.cases import check_store
 from medrl.training.bundle import read_checkpoint
@@ -199,8 +199,7 @@ def _check_request(checkpoint, feedback, dataset, output: Path, overwrite: bool,
 def _write_base_config(config: dict, run: Path) -> Path:
     run.mkdir(parents=True, exist_ok=True)
     base = run / "finetune_base.yaml"
-    with atomic_path(base) as tmp:
-        tmp.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    write_text_atomically(base, yaml.safe_dump(config, sort_keys=False))
     return base
 
 

@@ -64,6 +64,14 @@ def test_atomic_output_gets_the_usual_file_mode_not_mkstemps_private_one(tmp_pat
     assert (tmp_path / "x.csv").stat().st_mode & 0o777 == (tmp_path / "plain").stat().st_mode & 0o777
 
 
+
+def test_text_is_written_atomically_as_utf8_whatever_the_locale(tmp_path):
+    """CI runs under an ASCII locale; generated documents hold '±', '→' and '—'."""
+    text = "Dice 0.88 ± 0.02 → kept — ok\n"
+    path = atomic.write_text_atomically(tmp_path / "sub" / "doc.md", text)
+    assert path == tmp_path / "sub" / "doc.md" and path.read_bytes() == text.encode("utf-8")
+    assert [p.name for p in path.parent.iterdir()] == ["doc.md"]  # no temporary file left beside it
+
 @pytest.mark.parametrize("bad", [np.full((3, 3, 3), 0.5), np.full((3, 3, 3), -1), np.full((3, 3, 3), 300)])
 def test_mask_values_must_fit_uint8_labels(tmp_path, bad):
     with pytest.raises(MedrlInputError, match="integer values"):
