@@ -1,9 +1,10 @@
 """Write the rewards comparison into ``docs/benchmarks.md``: supervised click network vs medrl's agents
-with the CE-gain reward vs the same agents tuned with the Dice-gain and the surface-gain rewards, under
-full labels, sparse clinician marks only and noisy labels, over several training seeds.
+with the CE-gain reward vs the same agents tuned with the Dice-gain and the surface-gain rewards (and a
+CE-only tuning control), under full labels, sparse clinician marks (alone, or with the reviewed start as the
+label of unmarked voxels) and noisy labels, over several training seeds.
 
 For every data group (``demo``: the synthetic cases; ``ct``: the real CT split by organ, as in
-``make_benchmarks_doc.py``), label regime and seed, :mod:`rewards_runs` trains the four models on one
+``make_benchmarks_doc.py``), label regime and seed, :mod:`rewards_runs` trains the five models on one
 budget, and each is evaluated by the robot-user protocol of ``medrl evaluate`` from seeded perturbations
 of the test labels (the same starting masks and robot clinician for every model, regime and seed). The
 table gives Dice after 1, 3 and 5 clicks, NSD at 2 mm and HD95 after 5, as mean ± std over the seeds of

@@ -1,4 +1,4 @@
-"""The four models of one (data group, label regime, seed) of the rewards comparison, trained on the same
+"""The five models of one (data group, label regime, seed) of the rewards comparison, trained on the same
 budget and cached in the work folder.
 
 - ``supervised``: the click network (Dice + CE; partial Dice + CE on the marked voxels in the sparse regime),

@@ -168,17 +168,22 @@ def summary_lines(tasks: dict[str, dict], plan) -> list[str]:
     return lines
 
 
-def tuning_table(results: list[tuple], plan) -> str:
+TUNED_METHODS = ("ce_tuned", "dice", "surface")
+"""The models made by a tuning run (their training records carry its outcome)."""
+
+
+def trained_combos(results: list[tuple]) -> list[tuple]:
+    """``(combo, training records)`` once per combo (``results`` has a row per combo and task)."""
+    return list({combo.key: (combo, records) for combo, _, _, records in results}.values())
+
+
+def tuning_table(results: list[tuple]) -> str:
     """What each tuning run did: the validation metric of the start and of the best tuned checkpoint, and
     how often the start was kept."""
-    seen, lines = set(), ["| data | labels | recipe | select by | start → best tuned (mean over seeds) | start kept |",
-                          "|" + " --- |" * 6]
+    lines = ["| data | labels | recipe | select by | start → best tuned (mean over seeds) | start kept |", "|" + " --- |" * 6]
     outcomes: dict[tuple[str, str, str], list[dict]] = {}
-    for combo, _, _, records in results:
-        if (combo.key) in seen:
-            continue
-        seen.add(combo.key)
-        for method in ("ce_tuned", "dice", "surface"):
+    for combo, records in trained_combos(results):
+        for method in TUNED_METHODS:
             settings = records[method]["settings"]
             outcomes.setdefault((combo.group, combo.regime, method), []).append({**settings["outcome"], "select_by": settings["select_by"]})
     for (group, regime, method), runs in outcomes.items():
@@ -194,11 +199,7 @@ def tuning_table(results: list[tuple], plan) -> str:
 def wall_times(results: list[tuple]) -> str:
     """Mean training wall time per data group and model, over regimes and seeds."""
     times: dict[tuple[str, str], list[float]] = {}
-    seen = set()
-    for combo, _, _, records in results:
-        if combo.key in seen:
-            continue
-        seen.add(combo.key)
+    for combo, records in trained_combos(results):
         for method in METHODS:
             times.setdefault((combo.group, method), []).append(records[method]["seconds"])
     return "; ".join(f"{group} {METHOD_LABELS[m]} {statistics.fmean(v):.0f} s" for (group, m), v in times.items())
@@ -258,5 +259,5 @@ def render_section(inputs: ComparisonInputs) -> str:
               f"its std across seeds, else *ties*. Target 1: tuning lifts NSD@5 by ≥ {NSD_TARGET_POINTS:.0f} points over the "
               "CE-gain agents. Target 2: in the sparse regime medrl beats partial-CE supervision.", "",
               targets_table(tasks, plan), "", "In short (tasks by verdict, per label regime):", "", *summary_lines(tasks, plan),
-              "", "### What the tuning runs did", "", tuning_table(inputs.results, plan)]
+              "", "### What the tuning runs did", "", tuning_table(inputs.results)]
     return "\n".join(parts)
