@@ -124,13 +124,26 @@ def _trainer(steps: int, logs: Path) -> pl.Trainer:
     )
 
 
-def _read_record(path: Path, settings: dict) -> TrainingRecord | None:
-    """The record at ``path`` when it and its checkpoint exist and it trained with ``settings``."""
+def read_record(path: Path, settings: dict, ignore: tuple[str, ...] = ()) -> TrainingRecord | None:
+    """The record at ``path`` when it and its checkpoint exist and it trained with ``settings`` (JSON-normalised;
+    keys in ``ignore`` are results stored with the settings, not settings, and are left out of the match)."""
     if not path.is_file():
         return None
     record = TrainingRecord(**json.loads(path.read_text(encoding="utf-8")))
-    if record.settings != settings or not Path(record.checkpoint).is_file():
+    recorded = {key: value for key, value in record.settings.items() if key not in ignore}
+    if recorded != json.loads(json.dumps(settings)) or not Path(record.checkpoint).is_file():
         return None
+    return record
+
+
+def save_record(path: Path, checkpoint: Path, seconds: float, steps: int, load_before: float, settings: dict,
+                code: str) -> TrainingRecord:
+    """Write the :class:`TrainingRecord` of a model that just finished training (threads, load after and time of
+    day taken now) atomically to ``path``, and return it."""
+    record = TrainingRecord(str(checkpoint.resolve()), round(seconds, 1), steps, torch.get_num_threads(), load_before,
+                            os.getloadavg()[0], datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                            json.loads(json.dumps(settings)), code)
+    write_text_atomically(path, json.dumps(asdict(record), indent=2) + "\n")
     return record
 
 
@@ -152,7 +165,7 @@ def train_cached(name: str, build: Callable[[], pl.LightningModule], data: Calla
     checkpoint, record_path = folder / f"{name}.ckpt", folder / f"{name}.json"
     resumed = {} if resume_from is None else {"resumed": {"checkpoint": resume_from.checkpoint, "finished": resume_from.finished}}
     settings = json.loads(json.dumps({**settings, "steps": steps, "seed": seed, **resumed}))
-    cached = _read_record(record_path, settings)
+    cached = read_record(record_path, settings)
     if cached is not None:
         print(f"  {name}: trained earlier ({cached.seconds:.0f} s), reusing {checkpoint}")
         return cached
@@ -164,9 +177,7 @@ def train_cached(name: str, build: Callable[[], pl.LightningModule], data: Calla
     seconds = time.perf_counter() - start + (0.0 if resume_from is None else resume_from.seconds)
     with atomic_path(checkpoint) as tmp:
         trainer.save_checkpoint(tmp)
-    record = TrainingRecord(str(checkpoint.resolve()), round(seconds, 1), steps, torch.get_num_threads(), load_before,
-                            os.getloadavg()[0], datetime.now(timezone.utc).isoformat(timespec="seconds"), settings, code)
-    write_text_atomically(record_path, json.dumps(asdict(record), indent=2) + "\n")
+    record = save_record(record_path, checkpoint, seconds, steps, load_before, settings, code)
     print(f"  {name}: {seconds:.0f} s")
     return record
 

@@ -17,19 +17,15 @@ same starting masks and the same robot clinician; only what drives learning diff
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
-import torch
 import yaml
-from benchdoc_training import Budget, TrainingRecord, agents, click_network, data_module, train_cached
+from benchdoc_training import Budget, TrainingRecord, agents, click_network, data_module, read_record, save_record, train_cached
 
-from medrl.data.atomic import write_text_atomically
 from medrl.env.environment import EnvConfig
 from medrl.training.finetune import run_finetune
 from medrl.training.label_regimes import LabelRegime
@@ -89,11 +85,10 @@ def _tune(method: str, start: TrainingRecord, dataset: Path, combo: Combo, tunin
     output, record_path = folder / f"{method}.ckpt", folder / f"{method}.json"
     settings = {"start": start.checkpoint, "start_finished": start.finished, "recipe": config.name, "select_by": metric,
                 "steps": tuning_steps, "seed": combo.seed, "regime": combo.regime_settings}
-    if record_path.is_file() and output.is_file():
-        record = TrainingRecord(**json.loads(record_path.read_text(encoding="utf-8")))
-        if {k: v for k, v in record.settings.items() if k != "outcome"} == json.loads(json.dumps(settings)):
-            print(f"  {combo.key} {method}: tuned earlier, reusing {output}")
-            return record
+    cached = read_record(record_path, settings, ignore=("outcome",))
+    if cached is not None:
+        print(f"  {combo.key} {method}: tuned earlier, reusing {output}")
+        return cached
     regime_config = folder / f"{method}_regime.yaml"
     regime_config.write_text(yaml.safe_dump({"data": {"label_regime": dataclasses.asdict(combo.label_regime),
                                                       "seed": combo.seed}}), encoding="utf-8")
@@ -106,10 +101,7 @@ def _tune(method: str, start: TrainingRecord, dataset: Path, combo: Combo, tunin
                           overrides=overrides, overwrite=True, select_by=metric)
     seconds = time.perf_counter() - began
     settings["outcome"] = {"start_score": result.start_score, "best_score": result.best_score, "kept_start": result.kept_start}
-    record = TrainingRecord(str(output.resolve()), round(seconds + start.seconds, 1), start.steps + tuning_steps,
-                            torch.get_num_threads(), load_before, os.getloadavg()[0],
-                            datetime.now(timezone.utc).isoformat(timespec="seconds"), json.loads(json.dumps(settings)), code)
-    write_text_atomically(record_path, json.dumps(dataclasses.asdict(record), indent=2) + "\n")
+    record = save_record(record_path, output, seconds + start.seconds, start.steps + tuning_steps, load_before, settings, code)
     print(f"  {combo.key} {method}: {seconds:.0f} s, {metric} start {result.start_score} → best {result.best_score}"
           f"{' (start kept)' if result.kept_start else ''}")
     return record
