@@ -60,12 +60,14 @@ class Plan:
     demo_cases: tuple[int, int, int] = (16, 4, 6)
     ct_repeats: int = 3
     ct_min_voxels: int = 500
+    ct_max_training_organs: int | None = None
     evaluation_seed: int = 0
 
 
 FULL = Plan(Budget(agent_steps=400, warm_start_steps=100), tuning_steps=100, seeds=(0, 1, 2), regimes=COMPARISON_REGIMES)
 QUICK = Plan(Budget(agent_steps=3, warm_start_steps=1, train_interactions=2, patch_size=16, batch_size=2, channels=(4, 8)),
-             tuning_steps=2, seeds=(0, 1), regimes=COMPARISON_REGIMES, interactions=5, demo_cases=(3, 2, 2), ct_repeats=1)
+             tuning_steps=2, seeds=(0, 1), regimes=COMPARISON_REGIMES, interactions=5, demo_cases=(3, 2, 2), ct_repeats=1,
+             ct_max_training_organs=2)
 
 
 def ct_with_validation(ct: CtData, folder: Path) -> Path:
@@ -85,8 +87,7 @@ def group_data(group: str, plan: Plan, work: Path, ct_folder: Path) -> tuple[Pat
         dataset = demo_dataset(work / "demo_data", plan.demo_cases, plan.evaluation_seed)
         return dataset, [Task("demo", "Demo data", "demo", dataset, "perturbed",
                               f"the {plan.demo_cases[2]} synthetic test cases")]
-    max_organs = 2 if plan.budget == QUICK.budget else None
-    ct = ct_datasets(ct_folder, work / "ct_data", plan.ct_min_voxels, max_organs, plan.ct_repeats)
+    ct = ct_datasets(ct_folder, work / "ct_data", plan.ct_min_voxels, plan.ct_max_training_organs, plan.ct_repeats)
     tasks = [Task(f"ct_{organ.name}", f"Real CT: {organ.name.replace('_', ' ')}", "ct", ct.task_json[organ.name], "perturbed",
                   f"{plan.ct_repeats} seeded perturbations of the {organ.name} label") for organ in ct.test_organs]
     return ct_with_validation(ct, work / "ct_data"), tasks
