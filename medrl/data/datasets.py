@@ -1,7 +1,13 @@
 """Dataset lists: which image goes with which label, from three common layouts.
 
 A *case* is a plain dict with absolute paths: ``{"image": ..., "label": ... or None, **extra}``.
-Extra per-case keys are kept as given (``initial`` for a starting mask is made absolute too).
+Extra per-case keys are kept as given (``initial`` for a starting mask is made absolute too). A case of
+a ``dataset.json`` without its own ``modality`` takes the document's, when the document names one
+modality (MSD's ``"modality": {"0": "MR"}``); the intensity preset ``auto`` reads it
+(:func:`medrl.data.intensity.preset_for_modality`).
+
+Several datasets train together (:func:`load_datasets`): their cases are concatenated, each marked with
+``dataset`` (its source's position in the list), so training can balance the datasets.
 
 Layouts:
 - an MSD ``dataset.json`` with ``training`` / ``validation`` / ``test`` lists (entries are dicts
@@ -17,6 +23,7 @@ import csv
 import json
 import os
 from pathlib import Path
+from typing import Sequence
 
 from medrl.data.readers import is_scan_path
 from medrl.errors import MedrlInputError
@@ -53,6 +60,27 @@ def load_dataset(source: str | os.PathLike, section: str = "training") -> list[d
         raise MedrlInputError(source, "not a dataset: give a dataset.json, a folder with imagesTr/labelsTr, or a .csv")
     for case in cases:
         _check_files_exist(case, source)
+    return cases
+
+
+def load_datasets(sources: str | os.PathLike | Sequence[str | os.PathLike], section: str = "training") -> list[dict]:
+    """The cases of one section of one dataset or of several, concatenated in the order given.
+
+    Args:
+        sources: one dataset (as :func:`load_dataset`) or a list of them.
+        section: as :func:`load_dataset`; a dataset lacking an extra section contributes no case.
+
+    Returns:
+        case dicts as :func:`load_dataset`'s, each with ``dataset`` (int: the position of its source).
+    """
+    sources = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    if not sources:
+        raise MedrlInputError("data.dataset", "an empty list of datasets")
+    cases = []
+    for position, source in enumerate(sources):
+        if section not in SECTIONS and section not in dataset_sections(source):
+            continue
+        cases += [{**case, "dataset": position} for case in load_dataset(source, section)]
     return cases
 
 
@@ -111,16 +139,30 @@ def _msd_cases(path: Path, section: str) -> list[dict]:
     entries = document.get(section, [])
     if not isinstance(entries, list):
         raise MedrlInputError(path, f"'{section}' must be a list of cases")
+    modality = _document_modality(document)
     cases = []
     for index, entry in enumerate(entries):
         if isinstance(entry, str):
             entry = {"image": entry}
+        if isinstance(entry, dict) and modality and not entry.get("modality"):
+            entry = {**entry, "modality": modality}
         if not isinstance(entry, dict) or "image" not in entry:
             raise MedrlInputError(path, f"'{section}'[{index}] has no 'image' key")
         if section == "training" and not entry.get("label"):
             raise MedrlInputError(path, f"'training'[{index}] has no 'label' key")
         cases.append(_absolute_case(entry, path.parent))
     return cases
+
+
+def _document_modality(document: dict) -> str | None:
+    """The one modality an MSD ``dataset.json`` names for all its cases (``{"0": "MR"}`` or ``"MR"``), else ``None``
+    (several channels, or a note such as "see each entry")."""
+    modality = document.get("modality")
+    if isinstance(modality, dict) and len(modality) == 1:
+        modality = next(iter(modality.values()))
+    if not isinstance(modality, str) or not modality.strip() or len(modality.split()) > 2:
+        return None
+    return modality.strip()
 
 
 def _strip_channel_suffix(name: str) -> str:

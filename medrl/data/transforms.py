@@ -21,7 +21,9 @@ from monai.transforms import (
     Spacingd,
 )
 
-INTENSITY_PRESETS = ("ct", "mr", "none")
+from medrl.data.intensity import ScaleIntensityAutod
+
+INTENSITY_PRESETS = ("ct", "mr", "auto", "none")
 RAS_LABELS = (("L", "R"), ("P", "A"), ("I", "S"))  # world axis labels, low to high: RAS+
 
 
@@ -32,7 +34,9 @@ class Preprocessing:
     Attributes:
         spacing: target voxel size in mm (x, y, z) on the RAS grid; ``None`` keeps the scan's.
         intensity: ``"ct"`` (HU window ``ct_window`` scaled to [0, 1], clipped), ``"mr"`` (robust
-            percentiles ``mr_percentiles`` scaled to [0, 1], clipped) or ``"none"``.
+            percentiles ``mr_percentiles`` scaled to [0, 1], clipped: MR, z-scored MR, PET, any scan not
+            in HU), ``"auto"`` (one of the two for each scan, by its ``modality`` or, without one, by its
+            intensities: see :mod:`medrl.data.intensity`) or ``"none"``.
         ct_window: (low, high) Hounsfield units for the CT preset; the default suits abdominal soft tissue.
         mr_percentiles: (low, high) percentiles for the MR preset.
         crop_foreground: crop to the bounding box of voxels with scaled intensity > 0 (the body),
@@ -79,6 +83,8 @@ def preprocessing_transform(config: Preprocessing, image_key: str = "image", lab
     elif config.intensity == "mr":
         low, high = config.mr_percentiles
         steps.append(ScaleIntensityRangePercentilesd(image_key, lower=low, upper=high, b_min=0.0, b_max=1.0, clip=True))
+    elif config.intensity == "auto":
+        steps.append(ScaleIntensityAutod(image_key, ct_window=config.ct_window, percentiles=config.mr_percentiles))
     if config.crop_foreground:
         steps.append(
             CropForegroundd(keys, source_key=image_key, select_fn=is_body, margin=config.crop_margin,

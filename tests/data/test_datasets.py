@@ -82,3 +82,19 @@ def test_not_json_and_unknown_section(tmp_path):
         load_dataset(tmp_path / "dataset.json")
     with pytest.raises(MedrlInputError, match="unknown section"):
         load_dataset(tmp_path / "dataset.json", "train")
+
+
+def test_several_datasets_concatenate_with_their_position_and_modality(msd, tmp_path):
+    from medrl.data.datasets import load_datasets
+
+    entries = [{"image": f"./imagesTr/case_{i}.nii.gz", "label": f"./labelsTr/case_{i}.nii.gz"} for i in range(3)]
+    entries[2]["modality"] = "CT"
+    (msd / "dataset.json").write_text(json.dumps({"modality": {"0": "MR"}, "training": entries}))
+    other = msd / "other.json"
+    other.write_text(json.dumps({"modality": {"0": "CT / MR (see each entry)"}, "training": entries[:1]}))
+    cases = load_datasets([msd, other], "training")
+    assert [c["dataset"] for c in cases] == [0, 0, 0, 1]
+    assert [c.get("modality") for c in cases] == ["MR", "MR", "CT", None]  # an entry's own wins; a note is no modality
+    assert load_datasets(msd, "test") == []
+    with pytest.raises(MedrlInputError, match="empty list"):
+        load_datasets([], "training")
