@@ -8,7 +8,8 @@ counting as boundary). A false-negative component gives a positive click, a fals
 negative click. Ties (equal sizes, equal depths) are broken by a seeded random generator.
 
 Hint maps: h(x) = max over clicks c of exp(−d(x, c)²/(2σ²)), d the Euclidean distance in mm —
-equivalently a Gaussian of the distance to the nearest click. Geodesic distance is not implemented.
+equivalently a Gaussian of the distance to the nearest click. The environment can use the geodesic
+(image-aware) distance instead (:mod:`medrl.env.geodesic`, ``EnvConfig.geodesic_weight``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ import torch
 from scipy import ndimage
 
 _CONNECTIVITY_26 = np.ones((3, 3, 3), dtype=bool)
+HINT_REACH_SIGMAS = 4.0
+"""A click's hint counts as 0 beyond this many σ (exp(−8) < 4e-4): what it can influence, and how far geodesic
+distances are computed."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,31 @@ def robot_strokes(
         radius = round(min(float(max_radius_mm), 0.999 * depth), 3)  # < depth: the ball stays inside
         strokes.append((Click(tuple(int(s.start + i) for s, i in zip(box, local)), positive), radius))
     return strokes
+
+
+def brush_radius_mm(pred: np.ndarray, target: np.ndarray, click: Click, spacing: Sequence[float]) -> float:
+    """The radius in mm of the largest ball around ``click`` that stays inside its error component: just
+    under the clicked voxel's distance (EDT in mm) to the nearest voxel outside the 26-connected component
+    of errors of the click's kind (false negatives for a positive click) that holds it.
+
+    Args:
+        pred, target: (D, H, W) masks (bool or {0, 1}).
+        click: a click on an error voxel (on a correct voxel the radius is 0: the voxel alone).
+        spacing: voxel size in mm along (D, H, W).
+
+    Returns:
+        the radius in mm, ≥ 0; :func:`click_ball` of it labels only voxels of that component.
+    """
+    pred, target = np.asarray(pred).astype(bool), np.asarray(target).astype(bool)
+    errors = (target & ~pred) if click.positive else (pred & ~target)
+    if not errors[click.index]:
+        return 0.0
+    labels, _ = ndimage.label(errors, structure=_CONNECTIVITY_26)
+    box = ndimage.find_objects((labels == labels[click.index]).astype(np.int32))[0]
+    component = labels[box] == labels[click.index]
+    depth = ndimage.distance_transform_edt(np.pad(component, 1), sampling=spacing)[1:-1, 1:-1, 1:-1]
+    local = tuple(i - s.start for i, s in zip(click.index, box))
+    return round(0.999 * float(depth[local]), 3)
 
 
 def squared_distance_mm(

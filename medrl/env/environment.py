@@ -11,16 +11,19 @@ transforms are computed with scipy on the CPU).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from monai.metrics import compute_dice
 
 from medrl.env.actions import DEFAULT_DELTAS, ActionSet
-from medrl.env.clicks import Click, click_ball, hint_maps, robot_clicks
+from medrl.env.clicks import HINT_REACH_SIGMAS, Click, click_ball, robot_clicks, squared_distance_mm
 from medrl.env.feedback import reward_target, split_corrections
+from medrl.env.geodesic import geodesic_distance_mm
 from medrl.env.regions import RegionAgents, VoxelAgents
 from medrl.env.reward import DEFAULT_EPS, boundary_weight, log_likelihood_map
 from medrl.env.reward_mixture import RewardConfig, task_reward_map
@@ -44,6 +47,14 @@ class EnvConfig:
         boundary_sigma_mm: σ in mm of the boundary weighting's Gaussian fall-off.
         seed: seed of the robot clinician's tie-breaking.
         reward: the reward's parts and weights (:class:`RewardConfig`; default: the relative CE gain).
+        geodesic_weight: λ in mm per unit of normalised intensity: > 0 makes hint maps (and the action
+            zone) geodesic, a Gaussian of the image-aware distance to the clicks (:mod:`medrl.env.geodesic`),
+            so a click's hint spreads along the structure; 0 = Euclidean distance in mm.
+        act_within_mm: "do no harm": > 0 lets agents change their probability only within this distance
+            (geodesic when ``geodesic_weight`` > 0) of the current interaction's clicks; elsewhere, and
+            before the first click, every voxel keeps its value. 0 = agents act everywhere.
+        act_one_way: with ``act_within_mm``, a positive click's zone may only raise probabilities and a
+            negative click's only lower them.
     """
 
     deltas: tuple[float, ...] = DEFAULT_DELTAS
@@ -56,6 +67,9 @@ class EnvConfig:
     boundary_sigma_mm: float = 2.0
     seed: int = 0
     reward: RewardConfig = field(default_factory=RewardConfig)
+    geodesic_weight: float = 0.0
+    act_within_mm: float = 0.0
+    act_one_way: bool = False
 
     def __post_init__(self):
         if isinstance(self.reward, dict):  # as stored in checkpoints and configs
@@ -203,6 +217,10 @@ class RefinementEnv:
         else:
             self.clinician_label, self.clinician_mask = split_corrections(corrections.to(image.device))
         self.hints = torch.zeros(image.shape[0], 2, *image.shape[2:], device=image.device)
+        self._click_distance = torch.full_like(self.hints, float("inf"))  # mm to the nearest [positive, negative] click
+        self.may_raise = self.may_lower = None  # None: everywhere (no zone)
+        if self.config.act_within_mm > 0:
+            self.may_raise = self.may_lower = torch.zeros_like(self.p, dtype=torch.bool)
         self._refresh_target()
         return self.state()
 
@@ -236,9 +254,62 @@ class RefinementEnv:
                 self.clinician_mask[b, 0] |= ball
                 self.clinician_label[b, 0][ball] = float(click.positive)
             self.clicks[b].extend(volume_clicks)
-            self.hints[b] = hint_maps(self.clicks[b], shape, self.spacing[b], self.config.hint_sigma_mm, self.p.device)
+        new_distance = self._distance_to(clicks)
+        self._click_distance = torch.minimum(self._click_distance, new_distance)
+        self.hints = torch.exp(-self._click_distance**2 / (2.0 * self.config.hint_sigma_mm**2))
+        if self.config.act_within_mm > 0:
+            self._set_action_zone(new_distance <= self.config.act_within_mm)
         self._refresh_target()
         return clicks
+
+    def _distance_to(self, clicks: Sequence[Sequence[Click]]) -> torch.Tensor:
+        """(B, 2, D, H, W) float32 distance in mm (geodesic when ``config.geodesic_weight`` > 0) from every
+        voxel to the nearest of ``clicks`` that is [positive, negative]; inf where a volume has none. A click
+        outside the volume (a tile's neighbour) starts its geodesic paths from the nearest voxel inside, at
+        the Euclidean distance between the two."""
+        shape, device = self.image.shape[2:], self.p.device
+        if self.config.geodesic_weight <= 0:
+            squared = torch.full((len(clicks), 2, *shape), float("inf"), device=device)
+            for b, volume_clicks in enumerate(clicks):
+                for click in volume_clicks:
+                    channel = 0 if click.positive else 1
+                    squared[b, channel] = torch.minimum(squared[b, channel],
+                                                        squared_distance_mm(click.index, shape, self.spacing[b], device))
+            return squared.sqrt()
+        # geodesic: each click's distances within the box where they can be shorter than the reach R (a path
+        # shorter than R stays within R of its click in Euclidean terms too), inf beyond; all clicks of the batch
+        # in one call, each box the same size around its click (the image padded by replication at the borders)
+        reach = max(HINT_REACH_SIGMAS * self.config.hint_sigma_mm, self.config.act_within_mm)
+        distance = torch.full((len(clicks), 2, *shape), float("inf"), device=device)
+        jobs = [(b, click) for b, volume_clicks in enumerate(clicks) for click in volume_clicks]
+        if not jobs:
+            return distance
+        half = [max(math.ceil(reach / s) for s in (self.spacing[b][axis] for b, _ in jobs)) for axis in range(3)]
+        padded = F.pad(self.image, [h for h in reversed(half) for _ in range(2)], mode="replicate")
+        images, starts = [], torch.full((len(jobs), 1, *(2 * h + 1 for h in half)), float("inf"), device=device)
+        for j, (b, click) in enumerate(jobs):
+            centre = [min(max(int(i), 0), n - 1) for i, n in zip(click.index, shape)]  # a click off the volume: its nearest voxel
+            images.append(padded[b, :, centre[0]: centre[0] + 2 * half[0] + 1, centre[1]: centre[1] + 2 * half[1] + 1,
+                                 centre[2]: centre[2] + 2 * half[2] + 1])
+            starts[(j, 0, *half)] = sum(((i - c) * v) ** 2 for i, c, v in zip(click.index, centre, self.spacing[b])) ** 0.5
+        local = geodesic_distance_mm(torch.stack(images), starts, [self.spacing[b] for b, _ in jobs], self.config.geodesic_weight)
+        local = local.masked_fill(local > reach, float("inf"))
+        for j, (b, click) in enumerate(jobs):
+            centre = [min(max(int(i), 0), n - 1) for i, n in zip(click.index, shape)]
+            box = [slice(max(0, c - h), min(n, c + h + 1)) for c, h, n in zip(centre, half, shape)]
+            inner = [slice(s.start - (c - h), s.stop - (c - h)) for s, c, h in zip(box, centre, half)]
+            channel = distance[b, 0 if click.positive else 1, box[0], box[1], box[2]]
+            torch.minimum(channel, local[j, 0, inner[0], inner[1], inner[2]], out=channel)
+        return distance
+
+    def _set_action_zone(self, zone: torch.Tensor) -> None:
+        """Where agents may raise and lower p in this interaction, from the (B, 2, D, H, W) bool zones of its
+        [positive, negative] clicks (each zone both ways unless ``config.act_one_way``)."""
+        positive, negative = zone[:, :1], zone[:, 1:]
+        if self.config.act_one_way:
+            self.may_raise, self.may_lower = positive, negative
+        else:
+            self.may_raise = self.may_lower = positive | negative
 
     def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Apply one action per agent and return the next state and the per-voxel reward.
@@ -254,7 +325,7 @@ class RefinementEnv:
             unknown); plus the weighted verdict gain where a verdict map was given.
         """
         voxel_actions = self.agents.broadcast(actions.reshape(actions.shape[0], 1, -1))
-        p_prev, self.p = self.p, self.actions.apply(self.p, voxel_actions)
+        p_prev, self.p = self.p, self._within_zone(self.p, self.actions.apply(self.p, voxel_actions))
         # relative_ce_gain(p, p_next, target, valid, eps, weight), reusing the cached log-likelihood
         # of p (half the work); no masking needed, as the weight is 0 wherever the target is invalid
         log_likelihood = log_likelihood_map(self.p, self.target, self.config.eps)
@@ -271,9 +342,23 @@ class RefinementEnv:
             reward_map.add_(self._verdict_rewards(p_prev, self.p))
         return self.state(), reward_map
 
+    def _within_zone(self, p: torch.Tensor, p_next: torch.Tensor) -> torch.Tensor:
+        """``p_next`` where the action zone allows its change from ``p`` (everywhere without a zone), else ``p``."""
+        if self.may_raise is None:
+            return p_next
+        allowed = torch.where(p_next > p, self.may_raise, self.may_lower)
+        return torch.where(allowed, p_next, p)
+
     # ------------------------------------------------------------------------------ agent views
     def agent_valid(self) -> torch.Tensor:
-        """(B, N) bool: agents with at least one voxel whose target or verdict is known."""
+        """(B, N) bool: agents with at least one voxel whose target or verdict is known (and, with an action
+        zone, that may act in this interaction)."""
+        known = self.known if self.may_raise is None else self.known & (self.may_raise | self.may_lower)
+        return self.agents.pool(known.float())[:, 0] > 0
+
+    def agent_known(self) -> torch.Tensor:
+        """(B, N) bool: agents with at least one voxel whose target or verdict is known, whether or not they may
+        act now (the oracle's action is known for them: the behaviour-cloning loss can learn from all of them)."""
         return self.agents.pool(self.known.float())[:, 0] > 0
 
     def agent_rewards(self, reward_map: torch.Tensor) -> torch.Tensor:

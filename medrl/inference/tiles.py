@@ -16,9 +16,8 @@ import math
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
-from medrl.env.clicks import Click
+from medrl.env.clicks import HINT_REACH_SIGMAS, Click
 
-HINT_REACH_SIGMAS = 4.0
 WHOLE_SCAN_SHARE = 0.5
 
 

@@ -155,3 +155,17 @@ def test_robot_stroke_radius_is_capped_by_the_brush_and_by_depth():
     assert robot_strokes(np.zeros_like(target), target, max_radius_mm=3.0) == [(Click((7, 7, 7), True), 3.0)]
     assert robot_strokes(np.zeros_like(target), target, max_radius_mm=20.0)[0][1] == pytest.approx(6.993)
     assert robot_strokes(target, np.zeros_like(target), max_radius_mm=2.0)[0][0].positive is False
+
+
+def test_brush_radius_is_the_largest_ball_inside_the_clicked_error():
+    from medrl.env.clicks import brush_radius_mm, click_ball
+
+    target = np.zeros((11, 11, 11), bool); target[1:10, 1:10, 1:10] = True
+    pred = np.zeros_like(target); pred[1:10, 1:10, 1:4] = True  # the first 3 slices found, 6 missing
+    click = Click((5, 5, 6), positive=True)  # 3 voxels from the found part, 4 from the far face
+    radius = brush_radius_mm(pred, target, click, (1.0, 1.0, 1.0))
+    assert radius == pytest.approx(0.999 * 3.0)
+    ball = click_ball(click, target.shape, (1.0, 1.0, 1.0), radius).numpy()
+    assert (target & ~pred)[ball].all() and ball.sum() > 1
+    assert brush_radius_mm(pred, target, Click((5, 5, 2), positive=True), (1.0, 1.0, 1.0)) == 0.0  # not an error there
+    assert brush_radius_mm(pred, target, click, (1.0, 1.0, 2.0)) == pytest.approx(0.999 * 5.0)  # in mm: now the nearest side is 5 mm away

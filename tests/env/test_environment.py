@@ -221,3 +221,42 @@ def test_corrections_must_hold_0_1_2():
     image, initial, label = cube_batch(batch=1)
     with pytest.raises(MedrlInputError, match="corrections"):
         RefinementEnv().reset(image, soft_start(initial), label=label, corrections=torch.full_like(label, 3))
+
+
+def test_do_no_harm_zone_keeps_every_voxel_the_interaction_gives_no_reason_to_change():
+    env, _, _ = make_env(act_within_mm=1.8)
+    everyone_up = torch.full((2, 7**3), PLUS_04)
+    env.step(everyone_up)
+    assert (env.p == 0.25).all()  # before the first click nothing may change
+    assert not env.agent_valid().any()
+    env.add_clicks([[Click((3, 3, 3), True)], []])
+    env.step(everyone_up)
+    changed = env.p[:, 0] != 0.25
+    near = torch.zeros(7, 7, 7, dtype=torch.bool); near[2:5, 2:5, 2:5] = True  # within 1.8 mm (> √3): the 26 neighbours and itself
+    assert torch.equal(changed[0], near) and not changed[1].any()
+    assert torch.equal(env.agent_valid()[0].view(7, 7, 7), near) and not env.agent_valid()[1].any()
+    env.add_clicks([[Click((0, 0, 0), False)], []])  # the next interaction's zone is its own clicks'
+    before = env.p.clone()
+    env.step(torch.full((2, 7**3), MINUS_04))
+    moved = (env.p != before)[0, 0]
+    assert moved[:2, :2, :2].all() and int(moved.sum()) == 8 and (env.p[0, 0, 3, 3, 3] == before[0, 0, 3, 3, 3])
+
+
+def test_one_way_zones_only_raise_around_positive_clicks():
+    env, _, _ = make_env(act_within_mm=1.8, act_one_way=True)
+    env.add_clicks([[Click((3, 3, 3), True)], [Click((3, 3, 3), False)]])
+    env.step(torch.full((2, 7**3), MINUS_04))
+    assert (env.p[0] == 0.25).all()  # a positive click's zone may not lower
+    assert (env.p[1, 0, 2:5, 2:5, 2:5] < 0.25).all() and int((env.p[1] < 0.25).sum()) == 27  # a negative one may
+    env.step(torch.full((2, 7**3), PLUS_04))
+    assert int((env.p[0] > 0.25).sum()) == 27 and (env.p[1, 0, 2:5, 2:5, 2:5] < 0.25).all()
+
+
+def test_geodesic_hints_stop_at_an_edge():
+    image = torch.zeros(1, 1, 1, 1, 9); image[..., 5:] = 1.0
+    env = RefinementEnv(EnvConfig(geodesic_weight=50.0, hint_sigma_mm=3.0))
+    env.reset(image, torch.full_like(image, 0.25))
+    env.add_clicks([[Click((0, 0, 2), True)]])
+    hint = env.hints[0, 0, 0, 0]
+    assert hint[2] == 1.0 and hint[4] == pytest.approx(math.exp(-4 / 18), rel=1e-5)  # 2 mm along the same tissue
+    assert hint[5] < 1e-6  # across the edge: 50 mm away
