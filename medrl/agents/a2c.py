@@ -40,6 +40,11 @@ class A2CConfig:
         max_grad_norm: clip the gradients' global norm to this (``None`` = no clipping).
         anchor_weight: weight of KL(π_ref ‖ π) on agents whose target is unknown, π_ref the policy
             fine-tuning started from (0 = off; needs a reference policy in the rollout).
+        trained_steps: steps of each episode the update learns from, drawn at random (``None``: all of
+            them); fewer cost fewer forward and backward passes (see :mod:`medrl.agents.rollout`).
+        clone_outside_zone: with an action zone (``env.act_within_mm``), the behaviour-cloning loss also
+            learns from agents outside it (their oracle action is known, though they may not act), so the
+            policy learns the target everywhere while acting only where a click gives reason to.
     """
 
     gamma: float = 0.95
@@ -50,6 +55,8 @@ class A2CConfig:
     bootstrap: bool = True
     max_grad_norm: float | None = None
     anchor_weight: float = 0.0
+    trained_steps: int | None = None
+    clone_outside_zone: bool = False
 
 
 class LossTerms(NamedTuple):
@@ -91,20 +98,22 @@ def compute_loss(
     """
     bootstrap = b.bootstrap_value if config.bootstrap else torch.zeros_like(b.bootstrap_value)
     propagate = _reward_map_propagation(reward_conv, b.volume_shape)
-    b_returns = discounted_returns(b.b_rewards, bootstrap, config.gamma, propagate)
+    b_returns = b.at_trained_steps(discounted_returns(b.b_rewards, bootstrap, config.gamma, propagate))
+    b_actions, b_valid = b.at_trained_steps(b.b_actions), b.at_trained_steps(b.b_valid)
 
-    a2c = a2c_loss(b.b_logits, b.b_actions, b_returns, b.b_values, b.b_valid, config.entropy_coef, config.value_coef,
+    a2c = a2c_loss(b.b_logits, b_actions, b_returns, b.b_values, b_valid, config.entropy_coef, config.value_coef,
                    action_dim=ACTION_DIM)
     use_cloning = warm_start or config.cloning_weight > 0
     if use_cloning and b.b_oracle_actions is None:
         raise ValueError("behaviour cloning needs the oracle actions: play the rollout with record_oracle=True")
+    cloned = b.at_trained_steps(b.b_known) if config.clone_outside_zone else b_valid
     cloning = (
-        behaviour_cloning_loss(b.b_logits, b.b_oracle_actions, b.b_valid, action_dim=ACTION_DIM)
+        behaviour_cloning_loss(b.b_logits, b.at_trained_steps(b.b_oracle_actions), cloned, action_dim=ACTION_DIM)
         if use_cloning
         else torch.zeros((), device=b.b_logits.device)
     )
     if warm_start:
-        critic = value_loss(b_returns.detach(), b.b_values, b.b_valid)
+        critic = value_loss(b_returns.detach(), b.b_values, b_valid)
         total = cloning + config.value_coef * critic
     else:
         total = a2c.total + config.cloning_weight * cloning
@@ -112,7 +121,7 @@ def compute_loss(
     if config.anchor_weight > 0:
         if b.b_reference_logits is None:
             raise ValueError("the anchor needs a reference policy: play the rollout with reference=...")
-        anchor = anchor_loss(b.b_logits, b.b_reference_logits, ~b.b_valid, action_dim=ACTION_DIM)
+        anchor = anchor_loss(b.b_logits, b.b_reference_logits, ~b_valid, action_dim=ACTION_DIM)
         total = total + config.anchor_weight * anchor
     return LossTerms(total, a2c.policy, a2c.value, a2c.entropy, cloning, anchor)
 

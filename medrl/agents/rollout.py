@@ -3,11 +3,15 @@
 Optionally the agents first act ``initial_steps`` times before any click — what ``medrl predict`` does on
 a scan without clicks — so they also learn to mend a mask unaided.
 
-Read top to bottom (CleanRL style): for each interaction the robot clinician clicks, then for each
-step the shared policy scores every voxel, the scores are pooled per agent (identity for per-voxel
-agents, region means for per-region agents), each agent samples (or takes the best) action, and the
-environment returns the per-voxel reward, pooled per agent. Batch tensors are named ``b_*`` and
-stacked over the T = initial_steps + K·S steps. The loss is computed from the result in :mod:`medrl.agents.a2c`.
+Read top to bottom (CleanRL style): the episode is *played* without gradients — for each interaction the
+robot clinician clicks, then for each step the shared policy scores every voxel, the scores are pooled per
+agent (identity for per-voxel agents, region means for per-region agents), each agent samples (or takes the
+best) action, and the environment returns the per-voxel reward, pooled per agent; the states are kept.
+Then, when gradients are on, the policy is run again on the states of the steps the update learns from
+(all of them, or ``trained_steps`` drawn at random: the steps of one episode are much alike, so a few of
+them carry most of its gradient at a fraction of the cost), which gives the logits and values with their
+autograd graph. Batch tensors are named ``b_*`` and stacked over the T = initial_steps + K·S steps. The
+loss is computed from the result in :mod:`medrl.agents.a2c`.
 """
 
 from __future__ import annotations
@@ -23,17 +27,22 @@ from medrl.env.regions import VoxelAgents
 
 @dataclass
 class Rollout:
-    """One episode of T = initial_steps + K·S steps over B volumes with N agents each, A actions.
+    """One episode of T = initial_steps + K·S steps over B volumes with N agents each, A actions, of which
+    the T' steps ``b_steps`` carry gradients.
 
     Attributes:
-        b_logits: (T, B, A, N) float32 action logits per agent (with autograd graph); the action
-            axis comes before the agents because softmax over a short inner axis is ~15x slower on CPU.
-        b_values: (T, B, N) float32 critic values V(s) per agent (with autograd graph).
+        b_steps: (T',) int64 indices, ascending, of the steps the update learns from (all T by default).
+        b_logits: (T', B, A, N) float32 action logits per agent at those steps (with autograd graph when the
+            rollout was played with gradients enabled); the action axis comes before the agents because
+            softmax over a short inner axis is ~15x slower on CPU.
+        b_values: (T', B, N) float32 critic values V(s) per agent at those steps (with autograd graph).
         b_actions: (T, B, N) int64 actions taken.
         b_rewards: (T, B, N) float32 agent rewards (a region's: mean over its valid voxels).
-        b_valid: (T, B, N) bool, agents whose target was known at that step.
+        b_valid: (T, B, N) bool, agents whose target was known (and that could act) at that step.
+        b_known: (T, B, N) bool, agents whose target was known at that step, whether or not an action zone let
+            them act (``b_valid`` without a zone): where the oracle action is a teacher.
         b_oracle_actions: (T, B, N) int64 best immediate actions, or ``None`` if not recorded.
-        b_reference_logits: (T, B, A, N) float32 logits of a reference policy for the same states
+        b_reference_logits: (T', B, A, N) float32 logits of a reference policy for the states of ``b_steps``
             (no autograd graph), or ``None`` without a reference.
         bootstrap_value: (B, N) float32 V(s⁽ᵀ⁾) of the final state, detached.
         dice_before: (K, B) float32 Dice after each interaction's clicks, before the agents act.
@@ -41,17 +50,23 @@ class Rollout:
         volume_shape: (D, H, W) for per-voxel agents (agent tensors reshape to volumes), else ``None``.
     """
 
+    b_steps: torch.Tensor
     b_logits: torch.Tensor
     b_values: torch.Tensor
     b_actions: torch.Tensor
     b_rewards: torch.Tensor
     b_valid: torch.Tensor
+    b_known: torch.Tensor
     b_oracle_actions: torch.Tensor | None
     b_reference_logits: torch.Tensor | None
     bootstrap_value: torch.Tensor
     dice_before: torch.Tensor
     dice_after: torch.Tensor
     volume_shape: tuple[int, int, int] | None
+
+    def at_trained_steps(self, per_step: torch.Tensor) -> torch.Tensor:
+        """The rows of a (T, ...) per-step tensor at ``b_steps``: (T', ...)."""
+        return per_step.index_select(0, self.b_steps.to(per_step.device))
 
 
 def sample_actions(logits: torch.Tensor, dim: int = 1) -> torch.Tensor:
@@ -72,6 +87,7 @@ def rollout(
     record_oracle: bool = True,
     reference: PolicyValueNet | None = None,
     initial_steps: int = 0,
+    trained_steps: int | None = None,
 ) -> Rollout:
     """Play K = ``interactions`` robot-clinician interactions of S = ``steps`` agent steps each.
 
@@ -82,16 +98,20 @@ def rollout(
         steps: S ≥ 1, agent steps after each round of clicks.
         sample: sample actions from π (training); False takes the most likely action (evaluation).
         record_oracle: also record the oracle actions (needed by the behaviour-cloning loss).
-        reference: optional frozen policy whose logits are recorded for the same states (the
+        reference: optional frozen policy whose logits are recorded for the trained steps' states (the
             fine-tuning anchor).
         initial_steps: agent steps before the first click (0: the clinician clicks first); the
             rollout then holds T = initial_steps + K·S steps.
+        trained_steps: with gradients enabled, how many of the T steps (drawn uniformly, without
+            replacement, from torch's random stream) the logits and values are recomputed for with their
+            autograd graph; ``None``: all T.
 
     Returns:
-        A :class:`Rollout`. Wrap the call in ``torch.no_grad()`` when no loss is needed.
+        A :class:`Rollout`. Under ``torch.no_grad()`` nothing is recomputed (evaluation).
     """
-    b_logits, b_values, b_actions, b_rewards, b_valid, b_oracle, b_reference = [], [], [], [], [], [], []
+    b_states, b_logits, b_values, b_actions, b_rewards, b_valid, b_known, b_oracle = [], [], [], [], [], [], [], []
     dice_before, dice_after = [], []
+    keep_states = torch.is_grad_enabled()
 
     def act(n_steps: int) -> None:
         """``n_steps`` steps of every agent, recorded."""
@@ -99,41 +119,56 @@ def rollout(
             state = env.state()
             logit_map, value_map = policy(state)
             logits = env.agents.pool(logit_map)  # (B, A, N)
-            if reference is not None:
-                with torch.no_grad():
-                    b_reference.append(env.agents.pool(reference(state)[0]))
-            values = env.agents.pool(value_map)[:, 0]  # (B, N)
             actions = sample_actions(logits) if sample else logits.max(1).indices  # (B, N); max beats argmax on CPU
-            valid = env.agent_valid()
+            valid, known = env.agent_valid(), env.agent_known()
             if record_oracle:
                 b_oracle.append(env.oracle_actions())
             _, reward_map = env.step(actions)
 
+            if keep_states:
+                b_states.append(state)
             b_logits.append(logits)
-            b_values.append(values)
+            b_values.append(env.agents.pool(value_map)[:, 0])  # (B, N)
             b_actions.append(actions)
             b_rewards.append(env.agent_rewards(reward_map))
             b_valid.append(valid)
-
-    act(initial_steps)  # before any click, as `medrl predict` refines a scan without clicks
-    for _ in range(interactions):
-        env.add_clicks()
-        dice_before.append(env.dice())
-        act(steps)
-        dice_after.append(env.dice())
+            b_known.append(known)
 
     with torch.no_grad():
+        act(initial_steps)  # before any click, as `medrl predict` refines a scan without clicks
+        for _ in range(interactions):
+            env.add_clicks()
+            dice_before.append(env.dice())
+            act(steps)
+            dice_after.append(env.dice())
         _, value_map = policy(env.state())
         bootstrap_value = env.agents.pool(value_map)[:, 0]
 
+    total = len(b_actions)
+    chosen = torch.arange(total) if trained_steps is None or trained_steps >= total else torch.randperm(total)[:trained_steps].sort().values
+    logits, values, reference_logits = torch.stack(b_logits), torch.stack(b_values), None
+    if keep_states:  # the update's forward passes, all chosen steps in one batch, with their autograd graph
+        states = torch.stack([b_states[i] for i in chosen.tolist()])
+        logit_maps, value_maps = (maps.unflatten(0, states.shape[:2]) for maps in policy(states.flatten(0, 1)))
+        logits = torch.stack([env.agents.pool(step) for step in logit_maps])
+        values = torch.stack([env.agents.pool(step)[:, 0] for step in value_maps])
+        if reference is not None:
+            with torch.no_grad():
+                reference_maps = reference(states.flatten(0, 1))[0].unflatten(0, states.shape[:2])
+                reference_logits = torch.stack([env.agents.pool(step) for step in reference_maps])
+    elif reference is not None:
+        raise ValueError("a reference policy's logits are recorded for the update: play the rollout with gradients enabled")
+
     return Rollout(
-        b_logits=torch.stack(b_logits),
-        b_values=torch.stack(b_values),
+        b_steps=chosen,
+        b_logits=logits,
+        b_values=values,
         b_actions=torch.stack(b_actions),
         b_rewards=torch.stack(b_rewards),
         b_valid=torch.stack(b_valid),
+        b_known=torch.stack(b_known),
         b_oracle_actions=torch.stack(b_oracle) if record_oracle else None,
-        b_reference_logits=torch.stack(b_reference) if reference is not None else None,
+        b_reference_logits=reference_logits,
         bootstrap_value=bootstrap_value,
         dice_before=torch.stack(dice_before),
         dice_after=torch.stack(dice_after),

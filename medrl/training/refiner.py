@@ -212,7 +212,8 @@ class RefinerModule(pl.LightningModule):
         env = self.make_env(batch, initial)
         b = rollout(env, self.policy, self.hparams.interactions, self.hparams.steps, sample=True,
                     record_oracle=self.a2c_config.warm_start_updates > 0 or self.a2c_config.cloning_weight > 0,
-                    reference=self.reference, initial_steps=self.hparams.initial_steps)
+                    reference=self.reference, initial_steps=self.hparams.initial_steps,
+                    trained_steps=self.a2c_config.trained_steps)
         warm_start = self.global_step < self.a2c_config.warm_start_updates
         terms = compute_loss(b, self.a2c_config, warm_start, self.policy.reward_conv)
 
