@@ -15,6 +15,7 @@ multi-organ output can start the same single-organ task.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +24,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from monai.transforms import SpatialCrop
+
 from medrl.data.label_transforms import foreground
 from medrl.data.readers import read_scan
+from medrl.data.tasks import structure_box
 from medrl.errors import MedrlInputError
 
 logger = logging.getLogger(__name__)
@@ -91,7 +95,24 @@ def _initial_source(path: str, labels: Sequence[int] | None):
     return selected
 
 
-def prepare_case(refiner, entry: dict, name: str, read_initial: bool) -> EvaluationCase:
+def cropped_to_structure(case: EvaluationCase, start_mask: torch.Tensor, margin_mm: float) -> tuple[EvaluationCase, torch.Tensor]:
+    """The case and its (X, Y, Z) starting mask cut to the bounding box of the truth grown by ``margin_mm`` on
+    each side (unchanged when the truth is empty): every method then runs and is measured in that box, as a
+    clinician's tool works in a region of interest around the structure.
+
+    The box's image, label and initial mask are crops of the working-grid case's, their affine moved to
+    the box (so hint maps and metrics keep their millimetres)."""
+    if not case.label.any():
+        return case, start_mask
+    margin = [int(math.ceil(margin_mm / s)) for s in case.spacing]
+    start, end = structure_box(case.label.astype(bool), margin, case.label.shape)
+    crop = SpatialCrop(roi_start=start, roi_end=end)
+    data = {**case.data, **{key: crop(case.data[key]) for key in ("image", "label", "initial") if key in case.data}}
+    cropped = EvaluationCase(case.name, case.image, data, data["label"][0].numpy(), case.spacing)
+    return cropped, start_mask[tuple(slice(a, b) for a, b in zip(start, end))].clone()
+
+
+def prepare_case(refiner, entry: dict, name: str, read_initial: bool, modality: str | None = None) -> EvaluationCase:
     """Read one dataset entry onto the working grid of ``refiner`` (its foreground labels apply).
 
     Args:
@@ -99,6 +120,8 @@ def prepare_case(refiner, entry: dict, name: str, read_initial: bool) -> Evaluat
         entry: a case of :func:`medrl.data.datasets.load_dataset` (``image``, ``label``, maybe ``initial``).
         name: the case's name in reports.
         read_initial: also read the entry's ``initial`` mask.
+        modality: the scan's modality for the ``auto`` intensity preset (``None``: the entry's ``modality``,
+            else guessed from the intensities).
 
     Raises:
         MedrlInputError: the case has no label (the robot clinician needs the truth), or its files
@@ -107,7 +130,7 @@ def prepare_case(refiner, entry: dict, name: str, read_initial: bool) -> Evaluat
     if not entry.get("label"):
         raise MedrlInputError(entry["image"], "case has no label; evaluation needs the truth for the robot clinician")
     initial = _initial_source(entry["initial"], refiner.foreground_labels) if read_initial and entry.get("initial") else None
-    data = refiner.prepare(entry["image"], label=entry["label"], initial=initial)
+    data = refiner.prepare(entry["image"], label=entry["label"], initial=initial, modality=modality or entry.get("modality"))
     label = data["label"][0].numpy()
     if not label.any():
         logger.warning("%s: the label holds no voxel of the foreground labels %s", entry["label"], refiner.foreground_labels)

@@ -14,7 +14,10 @@ Built in:
   checkpoint holds), refining around each interaction's clicks exactly as ``medrl predict`` and the
   review session do (:meth:`medrl.inference.refiner.Refiner.refine`);
 - :class:`ClickNetwork`: the supervised baseline, a DeepEdit-style click-refinement network
-  (:class:`medrl.training.click_network.ClickNetworkModule`) from its checkpoint.
+  (:class:`medrl.training.click_network.ClickNetworkModule`) from its checkpoint;
+- :class:`Brush` (``"brush"``): a clinician with a brush instead of agents: each click paints (positive)
+  or erases (negative) the largest ball around it that stays inside its error component — it reads the
+  truth to size the ball, so it never marks a voxel wrongly.
 
 A new method is one class, e.g. one that only paints the clicked voxels::
 
@@ -37,7 +40,7 @@ from typing import Protocol, Sequence, runtime_checkable
 
 import torch
 
-from medrl.env.clicks import Click
+from medrl.env.clicks import Click, brush_radius_mm, click_ball
 from medrl.env.state import soft_start
 from medrl.errors import MedrlInputError
 from medrl.evaluation.cases import EvaluationCase
@@ -95,6 +98,27 @@ class KeepInitial:
     def interact(self, case: EvaluationCase, probability: torch.Tensor, previous_clicks: Sequence[Click],
                  new_clicks: Sequence[Click]) -> torch.Tensor:
         return probability
+
+
+class Brush:
+    """Each click paints or erases the largest ball around it inside its error component
+    (:func:`medrl.env.clicks.brush_radius_mm`, which reads ``case.label``); nothing else changes."""
+
+    name = "brush"
+
+    def start(self, case: EvaluationCase, initial: torch.Tensor) -> torch.Tensor:
+        return initial.float()
+
+    def interact(self, case: EvaluationCase, probability: torch.Tensor, previous_clicks: Sequence[Click],
+                 new_clicks: Sequence[Click]) -> torch.Tensor:
+        p = probability.clone()
+        mask = (p >= 0.5).numpy()
+        for click in new_clicks:
+            radius = brush_radius_mm(mask, case.label, click, case.spacing)
+            ball = click_ball(click, p.shape, case.spacing, radius)
+            p[ball] = float(click.positive)
+            mask = (p >= 0.5).numpy()
+        return p
 
 
 class RefinementAgents:

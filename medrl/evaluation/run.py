@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from medrl import __version__
 from medrl.data.datasets import load_dataset
 from medrl.errors import MedrlInputError
-from medrl.evaluation.cases import prepare_case, unique_names
+from medrl.evaluation.cases import cropped_to_structure, prepare_case, unique_names
 from medrl.evaluation.methods import ClickNetwork, KeepInitial, Method, RefinementAgents
 from medrl.evaluation.plot import plot_dice_curves
 from medrl.evaluation.protocol import play_robot_protocol
@@ -128,8 +128,11 @@ def run_methods(refiners: dict[str, Refiner], extra: Sequence[Method] = ()) -> l
 
 def _evaluate_case(index: int, entry: dict, name: str, source: str, settings: EvaluationSettings,
                    main: Refiner, methods: Sequence[Method]) -> tuple[dict, list[CaseResult]]:
-    case = prepare_case(main, entry, name, read_initial=source == "initial")
+    case = prepare_case(main, entry, name, read_initial=source == "initial", modality=settings.modality)
     start = starting_mask(case, source, main, index, settings.seed, settings.perturbation_dice)
+    if settings.crop_margin_mm is not None:
+        case, mask = cropped_to_structure(case, start.mask, settings.crop_margin_mm)
+        start = dataclasses.replace(start, mask=mask)
     robot_seed = case_seed(settings.seed, index, ROBOT_STREAM)
     results = [
         CaseResult(case.name, method.name, start.source,

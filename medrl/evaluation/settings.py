@@ -36,6 +36,10 @@ class EvaluationSettings:
         max_cases: evaluate only the first N cases of the section (``None``: all).
         device: ``cpu`` or ``cuda`` for the networks.
         overwrite: replace earlier results in ``output``.
+        crop_margin_mm: run and measure every method in the box of the truth grown by this margin in mm
+            (a region of interest around the structure); ``None``: the whole working grid.
+        modality: the scans' modality for the ``auto`` intensity preset when their dataset entries name none
+            (``None``: each entry's own, else guessed from the intensities).
     """
 
     checkpoint: str
@@ -55,6 +59,8 @@ class EvaluationSettings:
     max_cases: int | None = None
     device: str = "cpu"
     overwrite: bool = False
+    crop_margin_mm: float | None = None
+    modality: str | None = None
 
     def check(self) -> None:
         """Raise :class:`MedrlInputError` naming the first option with an impossible value."""
@@ -69,6 +75,7 @@ class EvaluationSettings:
             ("--noc-thresholds", len({round(t * 100) for t in self.noc_thresholds}) == len(self.noc_thresholds),
              "must differ in their percent values (NoC@85, NoC@90, ...)"),
             ("--max-cases", self.max_cases is None or self.max_cases >= 1, "must be 1 or more"),
+            ("--crop-margin", self.crop_margin_mm is None or self.crop_margin_mm >= 0, "must be 0 mm or more"),
             ("--foreground-labels", self.foreground_labels is None or (len(self.foreground_labels) > 0
                                                                       and min(self.foreground_labels) > 0),
              "must be one or more positive label values"),

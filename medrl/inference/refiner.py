@@ -132,7 +132,7 @@ class Refiner:
         return refiner
 
     # ------------------------------------------------------------------------------- grids
-    def prepare(self, image, label=None, initial=None) -> dict:
+    def prepare(self, image, label=None, initial=None, modality: str | None = None) -> dict:
         """Read (paths) or take (MetaTensors (1, X, Y, Z)) a scan, an optional label and an optional
         starting mask, check they share a grid, and bring them to the working grid.
 
@@ -141,6 +141,9 @@ class Refiner:
             label: optional label map (path or MetaTensor); its foreground labels become {0, 1}.
             initial: optional starting mask: a label mask (non-zero = foreground) or a probability
                 map in [0, 1], e.g. another model's output.
+            modality: the scan's modality (``"CT"``, ``"MR"``, ``"PET"``, ...), which chooses the intensity
+                preset when the checkpoint's is ``auto``; ``None``: guessed from the intensities
+                (:mod:`medrl.data.intensity`).
 
         Returns:
             dict with ``image`` (1, X', Y', Z') float32, and when given ``label`` (1, X', Y', Z') uint8
@@ -154,6 +157,8 @@ class Refiner:
             case["initial"] = self._starting_mask(initial)
         case = {k: v for k, v in case.items() if v is not None}
         check_case_grid(case)
+        if modality is not None:
+            case["modality"] = modality
         input_affine, input_shape = np.asarray(case["image"].affine, dtype=np.float64), tuple(case["image"].shape[1:])
         data = SelectForegroundd("label", self.foreground_labels)(self.transform(case))
         return {**data, "input_affine": input_affine, "input_shape": input_shape}
@@ -264,30 +269,32 @@ class Refiner:
         spacing = self.spacing(data)
         window = (self.bundle.get("policy") or {}).get("roi_size") or shape
         region = refinement_region(shape, list(clicks), click_reach(spacing, self.env_config.hint_sigma_mm, window))
-        all_clicks = [*previous_clicks, *clicks]
         refined = p.clone()
         pieces = list(tiles(region, shape, self.tile_edge, [w // 2 for w in window]))
         for done, (core, context) in enumerate(pieces):
             if progress is not None:
                 progress(done, len(pieces))
-            refined[(..., *core.slices)] = self._refine_tile(volume, p, context, all_clicks, spacing, steps)[
+            refined[(..., *core.slices)] = self._refine_tile(volume, p, context, previous_clicks, clicks, spacing, steps)[
                 (..., *core.within(context))]
         if progress is not None:
             progress(len(pieces), len(pieces))
         return refined
 
-    def _refine_tile(self, volume: torch.Tensor, p: torch.Tensor, context: Box, clicks: Sequence[Click], spacing,
-                     steps: int | None) -> torch.Tensor:
-        """(1, 1, *context.shape) refined p of one tile, clinician-labelled voxels fixed, on the CPU."""
+    def _refine_tile(self, volume: torch.Tensor, p: torch.Tensor, context: Box, previous_clicks: Sequence[Click],
+                     clicks: Sequence[Click], spacing, steps: int | None) -> torch.Tensor:
+        """(1, 1, *context.shape) refined p of one tile, clinician-labelled voxels fixed, on the CPU. The earlier
+        clicks enter first, then the new ones, so an action zone (``env.act_within_mm``) is the new clicks'."""
         image = volume[(slice(None), *context.slices)][None].float().to(self.device)
         env = self._episode(image, p[(..., *context.slices)].to(self.device), spacing)
+        if previous_clicks:
+            env.add_clicks([shifted(previous_clicks, context.start)])
         env.add_clicks([shifted(clicks, context.start)])
         self.act(env, steps)
         return torch.where(env.clinician_mask, env.clinician_label, env.p).cpu()
 
     # ------------------------------------------------------------------------------- one call
     def predict(self, image, mask=None, clicks: ClickSet | None = None, steps: int | None = None,
-                probability: bool = False, entropy: bool = False) -> Prediction:
+                probability: bool = False, entropy: bool = False, modality: str | None = None) -> Prediction:
         """Segment (unless ``mask`` is given), refine with ``clicks``, and return results on the
         input's own grid.
 
@@ -298,9 +305,10 @@ class Refiner:
             clicks: optional clinician clicks (:func:`~medrl.inference.clicks_file.read_clicks_file`).
             steps: agent steps (default: the checkpoint's S).
             probability, entropy: also return the agents' probability map / its entropy.
+            modality: the scan's modality for a checkpoint whose intensity preset is ``auto`` (see :meth:`prepare`).
         """
         seconds, clock = {}, _Clock()
-        data = self.prepare(image, initial=mask)
+        data = self.prepare(image, initial=mask, modality=modality)
         seconds["load"] = clock.lap()
         initial = data["initial"] if mask is not None else self.segment(data)
         seconds["segment"] = clock.lap()
