@@ -15,6 +15,13 @@ uint8 (0 unchanged, 1 lowered, 2 raised by the judged refinement; zeros for othe
 ``verdict`` (B,) float (+1 accepted, −1 rejected, 0 for other cases). Validation and test batches hold
 one whole preprocessed dataset case each, with a perturbation that is the same every epoch.
 Under DDP, Lightning shards every loader with a ``DistributedSampler``.
+
+Structure-agnostic training (``tasks="labels"``, :mod:`medrl.data.tasks`): every label value of a case's
+label map with at least ``min_task_voxels`` voxels (and, with ``union_task``, the union of all its labels)
+is its own binary task. Each visit of a training case draws one of its tasks and crops the case around
+that structure; each validation case always gets the same task (seeded) and is validated in its box.
+Several datasets (``dataset`` a list), of any modalities, train together; ``balance_datasets`` lets each
+dataset contribute as many visits per epoch as the largest.
 """
 
 from __future__ import annotations
@@ -22,17 +29,19 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 import pytorch_lightning as pl
 from monai.data import CacheDataset, DataLoader, Dataset
+from torch.utils.data import Subset
 from monai.transforms import Compose, EnsureTyped, RandCropByPosNegLabeld, SelectItemsd, SpatialPadd
 
-from medrl.data.datasets import load_dataset
+from medrl.data.datasets import load_datasets
 from medrl.data.label_transforms import CropFocusd, PerturbLabeld, SelectForegroundd, TrainingTargetsd
 from medrl.data.loading import LoadScand
 from medrl.data.perturbation import PerturbationConfig
+from medrl.data.tasks import ListTasksd, SampleTaskd
 from medrl.data.transforms import Preprocessing, preprocessing_transform
 from medrl.errors import MedrlInputError
 from medrl.feedback.cases import review_cases, verdict_cases
@@ -41,10 +50,13 @@ from medrl.training.label_regimes import ApplyLabelRegimed, LabelRegime
 logger = logging.getLogger("medrl")
 CASE_KEYS = ("image", "label", "initial")
 """Volumes of a validation or test case."""
+TASK_MODES = ("foreground", "labels")
 TRAINING_KEYS = ("image", "label", "initial", "corrections")
 """Volumes of a training patch (a review's accepted mask, when trained on, arrives as ``label``)."""
 REVIEW_KEYS = ("corrections", "accepted", "verdict_direction")
 VERDICT_KEYS = ("verdict_direction",)
+TASK_MARGIN_VOXELS = 4
+"""Voxels kept around a task's structure beyond half a patch when its case is cropped to it."""
 """Volumes a training patch gains with ``feedback_verdicts``."""
 
 
@@ -53,11 +65,13 @@ class MedrlDataModule(pl.LightningDataModule):
 
     Args:
         dataset: ``dataset.json``, an ``imagesTr/labelsTr`` folder, or a CSV (see
-            :func:`medrl.data.datasets.load_dataset`); ``None`` trains on ``feedback`` alone.
+            :func:`medrl.data.datasets.load_dataset`), or a list of them (their cases concatenated);
+            ``None`` trains on ``feedback`` alone.
         foreground_labels: label values that make the foreground (e.g. ``[1]`` for the spleen of a
             multi-organ map); ``None`` = every non-zero value.
         spacing: target voxel size in mm on the RAS grid; ``None`` keeps each scan's own.
-        intensity: intensity preset, ``"ct"``, ``"mr"`` or ``"none"``.
+        intensity: intensity preset, ``"ct"``, ``"mr"``, ``"auto"`` (per scan, by its ``modality`` key or
+            its dataset's, else by its intensities; :mod:`medrl.data.intensity`) or ``"none"``.
         ct_window: HU window of the CT preset.
         mr_percentiles: percentiles of the MR preset.
         crop_foreground: crop each case to its body (intensity > 0 after scaling).
@@ -83,11 +97,20 @@ class MedrlDataModule(pl.LightningDataModule):
             refinements, the accept/reject reward of :mod:`medrl.env.verdict_reward`); needs ``feedback``.
         label_regime: how much of the truth the training cases show (:class:`LabelRegime`: ``full``,
             ``sparse`` clinician marks only, or ``noisy`` labels); validation and test keep true labels.
+        tasks: ``"foreground"`` (one task per case: ``foreground_labels``, or every non-zero label) or
+            ``"labels"`` (every label value its own task, drawn at each visit; see :mod:`medrl.data.tasks`).
+        min_task_voxels: with ``tasks="labels"``, label values with fewer voxels (on the working grid) are no task.
+        union_task: with ``tasks="labels"``, the union of a case's labels is a task too (e.g. a whole tumour).
+        balance_datasets: with several datasets, repeat the cases of the smaller ones so that every
+            dataset is visited about as often as the largest in an epoch.
+        visits_per_epoch: training case visits per epoch (the case list cycled, in shuffled order, to this
+            length); ``None``: each case once (or as balanced). Long epochs save the loaders' restarts when
+            a dataset has few cases.
     """
 
     def __init__(
         self,
-        dataset: Optional[str] = None,
+        dataset: Optional[Union[str, list[str]]] = None,
         foreground_labels: Optional[list[int]] = None,
         spacing: Optional[tuple[float, float, float]] = None,
         intensity: str = "ct",
@@ -111,6 +134,11 @@ class MedrlDataModule(pl.LightningDataModule):
         feedback_check_hash: bool = True,
         feedback_verdicts: bool = False,
         label_regime: Optional[LabelRegime] = None,
+        tasks: str = "foreground",
+        min_task_voxels: int = 200,
+        union_task: bool = True,
+        balance_datasets: bool = False,
+        visits_per_epoch: Optional[int] = None,
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["label_regime"])
@@ -121,13 +149,18 @@ class MedrlDataModule(pl.LightningDataModule):
         )
         self.perturbation = PerturbationConfig(target_dice=tuple(perturbation_dice))
         self.label_regime = label_regime or LabelRegime(seed=seed)
+        if tasks not in TASK_MODES:
+            raise MedrlInputError("data.tasks", f"must be one of {', '.join(TASK_MODES)}, got {tasks!r}")
+        if tasks == "labels" and (self.label_regime.kind != "full" or foreground_labels is not None):
+            raise MedrlInputError("data.tasks", "tasks=labels draws every label as its own task: it takes neither "
+                                  "foreground_labels nor a label regime other than full")
         self.hparams["label_regime"] = dataclasses.asdict(self.label_regime)  # plain types: checkpoints load weights-only
         self.cases: dict[str, list[dict]] = {}
 
     # ------------------------------------------------------------------------------- preparing
     def prepare_data(self) -> None:
         """Write the demo dataset on first use (on one process per node; Lightning calls it there)."""
-        if self.hparams.demo_data and self.hparams.dataset and not Path(self.hparams.dataset).exists():
+        if self.hparams.demo_data and isinstance(self.hparams.dataset, str) and not Path(self.hparams.dataset).exists():
             from medrl.data.synthetic import write_synthetic_dataset
 
             train, val, test = self.hparams.demo_cases
@@ -143,9 +176,12 @@ class MedrlDataModule(pl.LightningDataModule):
         if h.feedback_verdicts and h.feedback is None:
             raise MedrlInputError("data.feedback_verdicts", "needs a feedback store (data.feedback) to read verdicts from")
         training, validation, test = ([], [], []) if h.dataset is None else (
-            load_dataset(h.dataset, "training"), load_dataset(h.dataset, "validation"), load_dataset(h.dataset, "test"))
+            load_datasets(h.dataset, "training"), load_datasets(h.dataset, "validation"), load_datasets(h.dataset, "test"))
         if h.dataset is not None and not validation:
             training, validation = self._split(training)
+        if h.tasks == "labels":  # each validation and test case always gets the same task
+            validation, test = ([{**case, "task_seed": h.seed + offset + i} for i, case in enumerate(cases)]
+                                for cases, offset in ((validation, 10_000), (test, 20_000)))
         training = [{**case, "regime_seed": self.label_regime.seed + index} for index, case in enumerate(training)]
         if h.feedback is not None:
             training = training + self._feedback_cases(training) * max(1, int(h.feedback_repeats))
@@ -167,27 +203,43 @@ class MedrlDataModule(pl.LightningDataModule):
         return cases
 
     def _split(self, cases: list[dict]) -> tuple[list[dict], list[dict]]:
-        order = np.random.default_rng(self.hparams.seed).permutation(len(cases))
-        n_val = int(round(len(cases) * self.hparams.validation_fraction)) if len(cases) > 1 else 0
-        return [cases[i] for i in order[n_val:]], [cases[i] for i in order[:n_val]]
+        """Hold out ``validation_fraction`` of the cases of each dataset (seeded), keeping the list order."""
+        rng, held_out = np.random.default_rng(self.hparams.seed), set()
+        for position in sorted({case.get("dataset", 0) for case in cases}):
+            members = [i for i, case in enumerate(cases) if case.get("dataset", 0) == position]
+            n_val = int(round(len(members) * self.hparams.validation_fraction)) if len(members) > 1 else 0
+            held_out.update(members[i] for i in rng.permutation(len(members))[:n_val])
+        return [c for i, c in enumerate(cases) if i not in held_out], [c for i, c in enumerate(cases) if i in held_out]
 
     # ------------------------------------------------------------------------------ transforms
     def case_transform(self, training: bool = False) -> Compose:
         """Deterministic part: read, check pairs, preprocess, binarise, and for training cases apply the
         label regime (cached)."""
         volumes = (*CASE_KEYS, *REVIEW_KEYS)
+        labels = (ListTasksd("label", self.hparams.min_task_voxels, self.hparams.union_task) if self.hparams.tasks == "labels"
+                  else SelectForegroundd("label", self.hparams.foreground_labels))
         steps = [
             LoadScand(volumes),
             preprocessing_transform(self.preprocessing, "image", volumes[1:]),
-            SelectForegroundd("label", self.hparams.foreground_labels),
+            labels,
             SelectForegroundd(("initial", "accepted")),
         ]
-        return Compose(steps + [ApplyLabelRegimed(self.label_regime)] if training else steps)
+        # flattened: a nested Compose counts as random for MONAI's CacheDataset, which would then cache
+        # only the reading and redo the preprocessing at every visit
+        return Compose(steps + [ApplyLabelRegimed(self.label_regime)] if training else steps).flatten()
+
+    def task_sampling(self, keys) -> list:
+        """With ``tasks="labels"``: the transform that draws a case's task and crops ``keys`` around it; else nothing."""
+        if self.hparams.tasks != "labels":
+            return []
+        margin = [p // 2 + TASK_MARGIN_VOXELS for p in self.hparams.patch_size]
+        return [SampleTaskd(keys, margin=margin, largest_box=[2 * p for p in self.hparams.patch_size])]
 
     def train_transform(self) -> Compose:
         patch, verdicts = tuple(self.hparams.patch_size), bool(self.hparams.feedback_verdicts)
         keys = [*TRAINING_KEYS, *(VERDICT_KEYS if verdicts else ())]
         return Compose([
+            *self.task_sampling(keys),
             TrainingTargetsd(verdicts=verdicts),
             PerturbLabeld(config=self.perturbation),
             SpatialPadd(keys, spatial_size=patch),
@@ -199,7 +251,8 @@ class MedrlDataModule(pl.LightningDataModule):
         ]).set_random_state(seed=self.hparams.seed)
 
     def eval_transform(self) -> Compose:
-        return Compose([PerturbLabeld(config=self.perturbation), EnsureTyped(list(CASE_KEYS), track_meta=True)])
+        return Compose([*self.task_sampling(CASE_KEYS), PerturbLabeld(config=self.perturbation),
+                        EnsureTyped(list(CASE_KEYS), track_meta=True)])
 
     # ----------------------------------------------------------------------------- data loaders
     def _dataset(self, cases: list[dict], random_part: Compose, seed_offset: int, training: bool = False) -> Dataset:
@@ -211,6 +264,12 @@ class MedrlDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         dataset = self._dataset(self.cases["training"], self.train_transform(), seed_offset=0, training=True)
+        positions = [case.get("dataset", 0) for case in self.cases["training"]]
+        indices = balanced_indices(positions) if self.hparams.balance_datasets else list(range(len(positions)))
+        if self.hparams.visits_per_epoch:
+            indices = [indices[i % len(indices)] for i in range(int(self.hparams.visits_per_epoch))]
+        if indices != list(range(len(positions))):
+            dataset = Subset(dataset, indices)
         return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=True, num_workers=self.hparams.num_workers,
                           drop_last=False, persistent_workers=self.hparams.num_workers > 0)
 
@@ -231,3 +290,19 @@ class MedrlDataModule(pl.LightningDataModule):
             "crop_foreground": p.crop_foreground, "crop_margin": p.crop_margin,
             "foreground_labels": self.hparams.foreground_labels,
         }
+
+
+def balanced_indices(datasets: list[int]) -> list[int]:
+    """Indices into cases whose dataset positions are ``datasets``, each case repeated so that every dataset
+    has about as many entries as the largest (a dataset of n cases: each ``round(largest / n)`` times).
+
+    Example:
+        >>> balanced_indices([0, 0, 0, 0, 1, 1])
+        [0, 1, 2, 3, 4, 4, 5, 5]
+    """
+    counts = {position: datasets.count(position) for position in set(datasets)}
+    largest = max(counts.values(), default=0)
+    indices = []
+    for index, position in enumerate(datasets):
+        indices += [index] * max(1, int(round(largest / counts[position])))
+    return sorted(indices)
