@@ -26,6 +26,34 @@ def foreground(label: torch.Tensor, values: Sequence[int] | None = None) -> torc
     return torch.isin(label, torch.as_tensor(list(values), dtype=label.dtype, device=label.device)).to(torch.uint8)
 
 
+def class_indices(label: torch.Tensor, classes: Sequence[Sequence[int]]) -> torch.Tensor:
+    """uint8 map of class indices of ``label``: k + 1 where the value is in ``classes[k]``, 0 elsewhere.
+
+    Example:
+        >>> class_indices(torch.tensor([0, 47, 48, 59, 60, 3]), [[47], [48], [59, 60]]).tolist()
+        [0, 1, 2, 3, 3, 0]
+    """
+    indices = torch.zeros_like(label, dtype=torch.uint8)
+    for k, group in enumerate(classes):
+        indices[foreground(label, group).bool()] = k + 1
+    return indices
+
+
+class ClassIndicesd(MapTransform):
+    """Turn a label map into class indices (:func:`class_indices`) for a multi-class segmenter."""
+
+    def __init__(self, keys: KeysCollection, classes: Sequence[Sequence[int]]):
+        super().__init__(keys, allow_missing_keys=True)
+        self.classes = [[int(v) for v in group] for group in classes]
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
+        result = dict(data)
+        for key in self.key_iterator(result):
+            if result[key] is not None:
+                result[key] = class_indices(result[key], self.classes)
+        return result
+
+
 class SelectForegroundd(MapTransform):
     """Turn label maps into binary {0, 1} uint8 masks of the chosen label values.
 

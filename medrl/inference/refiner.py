@@ -44,7 +44,7 @@ from medrl.inference.clicks_file import ClickSet, to_working_grid
 from medrl.inference.tiles import Box, click_reach, refinement_region, shifted, tiles
 from medrl.training.bundle import read_checkpoint, sub_state_dict
 from medrl.training.episode import start_episode
-from medrl.training.segmenter import build_segmenter_net, segment_probability
+from medrl.training.segmenter import build_segmenter_net, segment_labels, segment_probability
 
 PREPROCESSING_FIELDS = ("spacing", "intensity", "ct_window", "mr_percentiles", "crop_foreground", "crop_margin")
 
@@ -211,8 +211,23 @@ class Refiner:
             raise MedrlInputError("checkpoint", "this checkpoint has no segmenter; give a starting mask (CLI: --mask)")
         data = self._as_case(image)
         roi = self.bundle["segmenter"]["roi_size"]
+        if self.bundle["segmenter"].get("classes"):  # a multi-class segmenter: the task's labels, else any class
+            labels = self.segment_labels(data)
+            return (labels != 0 if self.foreground_labels is None else torch.isin(labels, torch.tensor(self.foreground_labels,
+                                                                                  dtype=labels.dtype))).to(torch.uint8)
         probability = segment_probability(self.segmenter, self._batch(data["image"]), roi, window_device=self.device)
         return (probability >= 0.5).to(torch.uint8)
+
+    @torch.no_grad()
+    def segment_labels(self, image) -> torch.Tensor:
+        """(1, 1, X', Y', Z') int32 label map of a multi-class segmenter on the working grid, each class painted
+        with its label value (:func:`medrl.training.segmenter.segment_labels`)."""
+        part = self.bundle.get("segmenter") or {}
+        if not part.get("classes"):
+            raise MedrlInputError("checkpoint", "this checkpoint has no multi-class segmenter")
+        data = self._as_case(image)
+        return segment_labels(self.segmenter, self._batch(data["image"]), part["roi_size"], part["classes"],
+                              window_device=self.device)
 
     def new_env(self, data: dict, initial: torch.Tensor, with_label: bool = False, seed: int = 0) -> RefinementEnv:
         """An environment on one whole working-grid case, starting from ``initial`` (…, X', Y', Z'),

@@ -38,7 +38,7 @@ from torch.utils.data import Subset
 from monai.transforms import Compose, EnsureTyped, RandCropByPosNegLabeld, SelectItemsd, SpatialPadd
 
 from medrl.data.datasets import load_datasets
-from medrl.data.label_transforms import CropFocusd, PerturbLabeld, SelectForegroundd, TrainingTargetsd
+from medrl.data.label_transforms import ClassIndicesd, CropFocusd, PerturbLabeld, SelectForegroundd, TrainingTargetsd
 from medrl.data.loading import LoadScand
 from medrl.data.perturbation import PerturbationConfig
 from medrl.data.tasks import ListTasksd, SampleTaskd
@@ -103,6 +103,9 @@ class MedrlDataModule(pl.LightningDataModule):
         union_task: with ``tasks="labels"``, the union of a case's labels is a task too (e.g. a whole tumour).
         balance_datasets: with several datasets, repeat the cases of the smaller ones so that every
             dataset is visited about as often as the largest in an epoch.
+        label_classes: for a multi-class segmenter: the label values of each class (``[[47], [48]]``); labels
+            become class indices 0..K (:func:`medrl.data.label_transforms.class_indices`) and no starting
+            masks are drawn. ``None``: binary foreground.
         visits_per_epoch: training case visits per epoch (the case list cycled, in shuffled order, to this
             length); ``None``: each case once (or as balanced). Long epochs save the loaders' restarts when
             a dataset has few cases.
@@ -139,6 +142,7 @@ class MedrlDataModule(pl.LightningDataModule):
         union_task: bool = True,
         balance_datasets: bool = False,
         visits_per_epoch: Optional[int] = None,
+        label_classes: Optional[list[list[int]]] = None,
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["label_regime"])
@@ -216,8 +220,12 @@ class MedrlDataModule(pl.LightningDataModule):
         """Deterministic part: read, check pairs, preprocess, binarise, and for training cases apply the
         label regime (cached)."""
         volumes = (*CASE_KEYS, *REVIEW_KEYS)
-        labels = (ListTasksd("label", self.hparams.min_task_voxels, self.hparams.union_task) if self.hparams.tasks == "labels"
-                  else SelectForegroundd("label", self.hparams.foreground_labels))
+        if self.hparams.label_classes is not None:
+            labels = ClassIndicesd("label", self.hparams.label_classes)
+        elif self.hparams.tasks == "labels":
+            labels = ListTasksd("label", self.hparams.min_task_voxels, self.hparams.union_task)
+        else:
+            labels = SelectForegroundd("label", self.hparams.foreground_labels)
         steps = [
             LoadScand(volumes),
             preprocessing_transform(self.preprocessing, "image", volumes[1:]),
@@ -238,10 +246,12 @@ class MedrlDataModule(pl.LightningDataModule):
     def train_transform(self) -> Compose:
         patch, verdicts = tuple(self.hparams.patch_size), bool(self.hparams.feedback_verdicts)
         keys = [*TRAINING_KEYS, *(VERDICT_KEYS if verdicts else ())]
+        if self.hparams.label_classes is not None:
+            keys.remove("initial")
         return Compose([
             *self.task_sampling(keys),
             TrainingTargetsd(verdicts=verdicts),
-            PerturbLabeld(config=self.perturbation),
+            *self.starting_masks(),
             SpatialPadd(keys, spatial_size=patch),
             CropFocusd(reach=[p // 2 for p in patch]),
             RandCropByPosNegLabeld(keys, label_key="crop_focus", image_key="crop_region", image_threshold=0, spatial_size=patch,
@@ -251,8 +261,12 @@ class MedrlDataModule(pl.LightningDataModule):
         ]).set_random_state(seed=self.hparams.seed)
 
     def eval_transform(self) -> Compose:
-        return Compose([*self.task_sampling(CASE_KEYS), PerturbLabeld(config=self.perturbation),
-                        EnsureTyped(list(CASE_KEYS), track_meta=True)])
+        return Compose([*self.task_sampling(CASE_KEYS), *self.starting_masks(), EnsureTyped(list(CASE_KEYS), track_meta=True,
+                                                                                            allow_missing_keys=True)])
+
+    def starting_masks(self) -> list:
+        """The perturbation that gives each case a starting mask (none for a multi-class segmenter's classes)."""
+        return [] if self.hparams.label_classes is not None else [PerturbLabeld(config=self.perturbation)]
 
     # ----------------------------------------------------------------------------- data loaders
     def _dataset(self, cases: list[dict], random_part: Compose, seed_offset: int, training: bool = False) -> Dataset:

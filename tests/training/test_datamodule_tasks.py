@@ -81,3 +81,30 @@ def test_label_tasks_refuse_a_fixed_foreground(tmp_path):
         MedrlDataModule(dataset="unused", tasks="labels", foreground_labels=[1])
     with pytest.raises(MedrlInputError, match="data.tasks"):
         MedrlDataModule(dataset="unused", tasks="every")
+
+
+def test_a_multiclass_segmenter_learns_its_classes(tmp_path):
+    import pytorch_lightning as pl
+
+    from medrl.training.segmenter import SegmenterModule, segment_labels
+
+    dataset = write_multilabel_dataset(tmp_path / "brains", n_cases=2)
+    classes = [[2], [5]]
+    data = MedrlDataModule(dataset=str(dataset), label_classes=classes, intensity="auto", patch_size=(16, 16, 16),
+                           patches_per_case=2, batch_size=2, validation_fraction=0.5)
+    data.setup("fit")
+    batch = next(iter(data.train_dataloader()))
+    assert "initial" not in batch and set(batch["label"].unique().tolist()) <= {0, 1, 2}
+    torch.manual_seed(0)
+    module = SegmenterModule(channels=(8, 16), strides=(2,), num_res_units=0, lr=0.01, roi_size=(16, 16, 16), classes=classes)
+    trainer = pl.Trainer(max_steps=60, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, check_val_every_n_epoch=1000)
+    trainer.fit(module, datamodule=data)
+    assert module.bundle_parts()["segmenter"]["classes"] == classes
+    assert module.bundle_parts()["segmenter"]["architecture"]["out_channels"] == 3
+    case = data.case_transform()(dict(data.cases["validation"][0]))
+    labels = segment_labels(module.net.eval(), case["image"][None].as_tensor(), (16, 16, 16), classes)[0, 0]
+    truth = case["label"][0].as_tensor()
+    for k, (value,) in enumerate(classes, start=1):  # painted with the label values, each class found
+        overlap = ((labels == value) & (truth == k)).sum() * 2 / ((labels == value).sum() + (truth == k).sum())
+        assert overlap > 0.8
