@@ -93,7 +93,7 @@ def _predict(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint, output_dir=args.output, mask=args.mask,
         clicks=read_clicks_file(args.clicks) if args.clicks else None, steps=args.steps,
         probabilities=args.save_probabilities, entropy=args.save_entropy, overwrite=args.overwrite, tile_edge=args.tile_edge,
-        window_overlap=args.window_overlap,
+        window_overlap=args.window_overlap, modality=args.modality,
     )
     if not args.overwrite and _is_first_process():
         existing = existing_outputs(scans, args.output, settings.kinds)
@@ -150,6 +150,8 @@ def _add_predict(subparsers) -> None:
     parser.add_argument("--clicks", help='clicks JSON: {"coordinate_system": "RAS"|"LPS"|"voxel", '
                         '"points": [{"position": [x, y, z], "positive": true}, ...]}')
     parser.add_argument("--steps", type=int, help="agent steps (default: the checkpoint's)")
+    parser.add_argument("--modality", help="the scans' modality (CT, MR, PET, ...) for a checkpoint that normalises each scan "
+                        "by its modality (intensity preset auto); default: CT when the scan holds air in HU, else percentiles")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="(default: %(default)s)")
     parser.add_argument("--devices", type=int, default=1, help="processes (GPUs) per node; >1 runs DDP (default: 1)")
     parser.add_argument("--num-nodes", type=int, default=1, help="nodes (default: 1)")

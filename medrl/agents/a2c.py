@@ -42,6 +42,8 @@ class A2CConfig:
             fine-tuning started from (0 = off; needs a reference policy in the rollout).
         trained_steps: steps of each episode the update learns from, drawn at random (``None``: all of
             them); fewer cost fewer forward and backward passes (see :mod:`medrl.agents.rollout`).
+        greedy_warm_start: during the warm start the agents act greedily (DAgger's roll-in: the oracle labels the
+            states the learner itself reaches, as in evaluation) instead of sampling from π.
         clone_outside_zone: with an action zone (``env.act_within_mm``), the behaviour-cloning loss also
             learns from agents outside it (their oracle action is known, though they may not act), so the
             policy learns the target everywhere while acting only where a click gives reason to.
@@ -57,6 +59,7 @@ class A2CConfig:
     anchor_weight: float = 0.0
     trained_steps: int | None = None
     clone_outside_zone: bool = False
+    greedy_warm_start: bool = False
 
 
 class LossTerms(NamedTuple):

@@ -40,6 +40,7 @@ def settings_from_args(args: argparse.Namespace) -> EvaluationSettings:
         foreground_labels=tuple(args.foreground_labels) if args.foreground_labels else None,
         clicks_per_interaction=args.clicks_per_interaction, nsd_tolerance_mm=args.nsd_tolerance,
         noc_thresholds=tuple(args.noc_thresholds), max_cases=args.max_cases, device=args.device, overwrite=args.overwrite,
+        crop_margin_mm=args.crop_margin, modality=args.modality,
     )
 
 
@@ -89,6 +90,9 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--noc-thresholds", type=float, nargs="+", default=list(d.noc_thresholds), metavar="DICE",
                         help=f"Dice levels of NoC (default: {' '.join(map(str, d.noc_thresholds))})")
     parser.add_argument("--max-cases", type=int, help="evaluate only the first N cases")
+    parser.add_argument("--crop-margin", type=float, metavar="MM", help="run and measure every method in the box of the truth "
+                        "grown by this margin (a region of interest around the structure); default: the whole scan")
+    parser.add_argument("--modality", help="the scans' modality when their dataset entries name none (auto intensity preset)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default=d.device, help="(default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace earlier results in --output")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

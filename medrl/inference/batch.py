@@ -43,6 +43,8 @@ class PredictSettings:
         overwrite: replace existing outputs.
         tile_edge: largest agents' tile side in voxels (memory bound).
         window_overlap: overlap of the policy's sliding windows (0.25 smoother, 0 faster).
+        modality: the scans' modality for a checkpoint with the ``auto`` intensity preset (``None``: guessed per scan
+            from its intensities; see :mod:`medrl.data.intensity`).
     """
 
     checkpoint: str
@@ -55,6 +57,7 @@ class PredictSettings:
     overwrite: bool = False
     tile_edge: int = 160
     window_overlap: float = 0.25
+    modality: str | None = None
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -90,7 +93,7 @@ class PredictModule(pl.LightningModule):
         s = self.settings
         try:
             prediction = self.refiner.predict(scan.image, mask=s.mask, clicks=s.clicks, steps=s.steps,
-                                              probability=s.probabilities, entropy=s.entropy)
+                                              probability=s.probabilities, entropy=s.entropy, modality=s.modality)
             return ScanResult(scan, prediction)
         except MedrlInputError as error:
             return ScanResult(scan, error=str(error))

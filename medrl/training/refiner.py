@@ -210,11 +210,12 @@ class RefinerModule(pl.LightningModule):
         image = batch["image"].as_tensor()
         initial = self.initial_masks(image, batch["initial"].as_tensor(), self.hparams.segmenter_fraction, batch.get("from_review"))
         env = self.make_env(batch, initial)
-        b = rollout(env, self.policy, self.hparams.interactions, self.hparams.steps, sample=True,
+        warm_start = self.global_step < self.a2c_config.warm_start_updates
+        b = rollout(env, self.policy, self.hparams.interactions, self.hparams.steps,
+                    sample=not (warm_start and self.a2c_config.greedy_warm_start),
                     record_oracle=self.a2c_config.warm_start_updates > 0 or self.a2c_config.cloning_weight > 0,
                     reference=self.reference, initial_steps=self.hparams.initial_steps,
                     trained_steps=self.a2c_config.trained_steps)
-        warm_start = self.global_step < self.a2c_config.warm_start_updates
         terms = compute_loss(b, self.a2c_config, warm_start, self.policy.reward_conv)
 
         optimizer = self.optimizers()
