@@ -42,11 +42,6 @@ class A2CConfig:
             fine-tuning started from (0 = off; needs a reference policy in the rollout).
         trained_steps: steps of each episode the update learns from, drawn at random (``None``: all of
             them); fewer cost fewer forward and backward passes (see :mod:`medrl.agents.rollout`).
-        greedy_warm_start: during the warm start the agents act greedily (DAgger's roll-in: the oracle labels the
-            states the learner itself reaches, as in evaluation) instead of sampling from π.
-        clone_outside_zone: with an action zone (``env.act_within_mm``), the behaviour-cloning loss also
-            learns from agents outside it (their oracle action is known, though they may not act), so the
-            policy learns the target everywhere while acting only where a click gives reason to.
     """
 
     gamma: float = 0.95
@@ -58,8 +53,6 @@ class A2CConfig:
     max_grad_norm: float | None = None
     anchor_weight: float = 0.0
     trained_steps: int | None = None
-    clone_outside_zone: bool = False
-    greedy_warm_start: bool = False
 
 
 class LossTerms(NamedTuple):
@@ -109,9 +102,8 @@ def compute_loss(
     use_cloning = warm_start or config.cloning_weight > 0
     if use_cloning and b.b_oracle_actions is None:
         raise ValueError("behaviour cloning needs the oracle actions: play the rollout with record_oracle=True")
-    cloned = b.at_trained_steps(b.b_known) if config.clone_outside_zone else b_valid
     cloning = (
-        behaviour_cloning_loss(b.b_logits, b.at_trained_steps(b.b_oracle_actions), cloned, action_dim=ACTION_DIM)
+        behaviour_cloning_loss(b.b_logits, b.at_trained_steps(b.b_oracle_actions), b_valid, action_dim=ACTION_DIM)
         if use_cloning
         else torch.zeros((), device=b.b_logits.device)
     )

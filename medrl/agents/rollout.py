@@ -39,8 +39,6 @@ class Rollout:
         b_actions: (T, B, N) int64 actions taken.
         b_rewards: (T, B, N) float32 agent rewards (a region's: mean over its valid voxels).
         b_valid: (T, B, N) bool, agents whose target was known (and that could act) at that step.
-        b_known: (T, B, N) bool, agents whose target was known at that step, whether or not an action zone let
-            them act (``b_valid`` without a zone): where the oracle action is a teacher.
         b_oracle_actions: (T, B, N) int64 best immediate actions, or ``None`` if not recorded.
         b_reference_logits: (T', B, A, N) float32 logits of a reference policy for the states of ``b_steps``
             (no autograd graph), or ``None`` without a reference.
@@ -56,7 +54,6 @@ class Rollout:
     b_actions: torch.Tensor
     b_rewards: torch.Tensor
     b_valid: torch.Tensor
-    b_known: torch.Tensor
     b_oracle_actions: torch.Tensor | None
     b_reference_logits: torch.Tensor | None
     bootstrap_value: torch.Tensor
@@ -109,7 +106,7 @@ def rollout(
     Returns:
         A :class:`Rollout`. Under ``torch.no_grad()`` nothing is recomputed (evaluation).
     """
-    b_states, b_logits, b_values, b_actions, b_rewards, b_valid, b_known, b_oracle = [], [], [], [], [], [], [], []
+    b_states, b_logits, b_values, b_actions, b_rewards, b_valid, b_oracle = [], [], [], [], [], [], []
     dice_before, dice_after = [], []
     keep_states = torch.is_grad_enabled()
 
@@ -120,7 +117,7 @@ def rollout(
             logit_map, value_map = policy(state)
             logits = env.agents.pool(logit_map)  # (B, A, N)
             actions = sample_actions(logits) if sample else logits.max(1).indices  # (B, N); max beats argmax on CPU
-            valid, known = env.agent_valid(), env.agent_known()
+            valid = env.agent_valid()
             if record_oracle:
                 b_oracle.append(env.oracle_actions())
             _, reward_map = env.step(actions)
@@ -132,7 +129,6 @@ def rollout(
             b_actions.append(actions)
             b_rewards.append(env.agent_rewards(reward_map))
             b_valid.append(valid)
-            b_known.append(known)
 
     with torch.no_grad():
         act(initial_steps)  # before any click, as `medrl predict` refines a scan without clicks
@@ -166,7 +162,6 @@ def rollout(
         b_actions=torch.stack(b_actions),
         b_rewards=torch.stack(b_rewards),
         b_valid=torch.stack(b_valid),
-        b_known=torch.stack(b_known),
         b_oracle_actions=torch.stack(b_oracle) if record_oracle else None,
         b_reference_logits=reference_logits,
         bootstrap_value=bootstrap_value,

@@ -356,11 +356,6 @@ class RefinementEnv:
         known = self.known if self.may_raise is None else self.known & (self.may_raise | self.may_lower)
         return self.agents.pool(known.float())[:, 0] > 0
 
-    def agent_known(self) -> torch.Tensor:
-        """(B, N) bool: agents with at least one voxel whose target or verdict is known, whether or not they may
-        act now (the oracle's action is known for them: the behaviour-cloning loss can learn from all of them)."""
-        return self.agents.pool(self.known.float())[:, 0] > 0
-
     def agent_rewards(self, reward_map: torch.Tensor) -> torch.Tensor:
         """(B, N) float32 agent rewards: a region's is the mean reward of its known voxels."""
         return self.agents.pool(reward_map, self.known)[:, 0]

@@ -111,6 +111,9 @@ class RefinerModule(pl.LightningModule):
         reward_map_kernel: PixelRL reward-map convolution kernel (``None``: off).
         env: environment settings (:class:`EnvConfig`: actions, hints, clicks, reward weights).
         a2c: update settings (:class:`A2CConfig`: γ, β, value weight, warm start, cloning weight).
+        inference_env: :class:`EnvConfig` fields that differ in validation and inference (the checkpoint's
+            ``env``) from training, e.g. ``{act_within_mm: 10, act_one_way: true}``: a do-no-harm zone that
+            only guards the clinician's mask, while training lets every agent learn from every voxel.
         roi_size: window of the policy in validation and inference (normally the training patch size).
         lr: Adam learning rate.
     """
@@ -134,6 +137,7 @@ class RefinerModule(pl.LightningModule):
         reward_map_kernel: Optional[int] = None,
         env: Optional[EnvConfig] = None,
         a2c: Optional[A2CConfig] = None,
+        inference_env: Optional[dict] = None,
         roi_size: tuple[int, int, int] = (32, 32, 32),
         lr: float = 1e-3,
     ):
@@ -141,6 +145,7 @@ class RefinerModule(pl.LightningModule):
         if agents not in AGENT_KINDS:
             raise ValueError(f"agents must be one of {AGENT_KINDS}, got {agents!r}")
         self.env_config, self.a2c_config = _as(EnvConfig, env), _as(A2CConfig, a2c)
+        self.inference_env_config = dataclasses.replace(self.env_config, **(inference_env or {}))
         arguments = {k: v for k, v in locals().items() if k not in ("self", "__class__", "env", "a2c")}
         # plain types only (the checkpoint loads with weights_only=True); the class path lets
         # `medrl validate/test/fit --ckpt_path FILE` rebuild this module from the checkpoint's settings
@@ -191,15 +196,17 @@ class RefinerModule(pl.LightningModule):
         roi = self.segmenter_bundle["roi_size"] if self.segmenter_bundle else None
         return with_segmenter_masks(self.segmenter, roi, image, given, fraction, from_review)
 
-    def make_env(self, batch: dict, initial: torch.Tensor, seed: int | None = None) -> RefinementEnv:
+    def make_env(self, batch: dict, initial: torch.Tensor, seed: int | None = None,
+                 config: EnvConfig | None = None) -> RefinementEnv:
         """A reset environment for the batch, starting from ``initial`` masks by the soft start; the
         batch's ``has_label`` and ``corrections`` (when present) decide where the target is known, its
         ``verdict`` and ``verdict_direction`` (when present) add the accept/reject reward.
-        ``seed``: the robot clinician's (default: drawn from torch's random stream)."""
+        ``seed``: the robot clinician's (default: drawn from torch's random stream); ``config``: the
+        environment's settings (default: training's)."""
         h = self.hparams
         label = batch["label"].as_tensor().float()
         return start_episode(
-            self.env_config, batch["image"].as_tensor(), soft_start(initial, *h.soft_start), batch_spacings(batch["image"]),
+            config or self.env_config, batch["image"].as_tensor(), soft_start(initial, *h.soft_start), batch_spacings(batch["image"]),
             label=label, label_valid=label_validity(batch.get("has_label"), label), corrections=corrections_of(batch),
             verdict=verdict_map_of(batch), agents=h.agents, region_method=h.region_method, region_size_mm=h.region_size_mm,
             seed=int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else seed,
@@ -212,7 +219,6 @@ class RefinerModule(pl.LightningModule):
         env = self.make_env(batch, initial)
         warm_start = self.global_step < self.a2c_config.warm_start_updates
         b = rollout(env, self.policy, self.hparams.interactions, self.hparams.steps,
-                    sample=not (warm_start and self.a2c_config.greedy_warm_start),
                     record_oracle=self.a2c_config.warm_start_updates > 0 or self.a2c_config.cloning_weight > 0,
                     reference=self.reference, initial_steps=self.hparams.initial_steps,
                     trained_steps=self.a2c_config.trained_steps)
@@ -241,7 +247,7 @@ class RefinerModule(pl.LightningModule):
     def robot_protocol(self, batch: dict, initial: torch.Tensor, interactions: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The robot-user protocol with greedy actions: ``(dice, masks)``, the (K + 1, B) Dice of the
         initial mask and after each interaction, and the (B, 1, X, Y, Z) bool masks after the last."""
-        env = self.make_env(batch, initial, seed=case_seed(batch))
+        env = self.make_env(batch, initial, seed=case_seed(batch), config=self.inference_env_config)
         dice = [env.dice()]
         windowed = SlidingWindowPolicy(self.policy, self.hparams.roi_size)
         with torch.no_grad():
@@ -272,7 +278,7 @@ class RefinerModule(pl.LightningModule):
                                         "strides": list(h.policy_strides), "num_res_units": h.policy_res_units,
                                         "reward_map_kernel": h.reward_map_kernel},
                        "roi_size": list(h.roi_size), "prefix": "policy."},
-            "env": dataclasses.asdict(self.env_config),
+            "env": dataclasses.asdict(self.inference_env_config),
             "agents": {"kind": h.agents, "region_method": h.region_method, "region_size_mm": h.region_size_mm},
             "soft_start": list(h.soft_start),
             "steps": h.steps,
