@@ -17,7 +17,8 @@ Everything is cached in ``--work`` (models with their commands and wall times, s
 a killed run continues where it stopped. The section between ``<!-- real-patients -->`` markers of
 ``--output`` is replaced, the rest of the document kept.
 
-    python benchmarks/make_real_patients_benchmark.py --work ../real_patients_work          # about 4 h on 2 cores
+    python benchmarks/make_real_patients_benchmark.py --work ../real_patients_work --only-folds 0   # about 2 h on 2 cores
+    python benchmarks/make_real_patients_benchmark.py --work ../real_patients_work                 # both folds, about 4 h
     python benchmarks/make_real_patients_benchmark.py --work /tmp/quick --quick --folds 1   # a few minutes: the pipeline only
 """
 
@@ -107,8 +108,12 @@ def render_section(curves: list[Curve], models: dict[int, dict[str, TrainedModel
              "and HD95 after 5; **harm** = share of interactions that lowered their case's Dice by more than 0.005; seconds "
              "per interaction (wall time of the method's step, 2-core CPU). Mean ± half-width of the 95% Student-t interval "
              "over cases (a case = one structure of one held-out scan).", ""]
+    ran = [fold for fold in folds if fold.index in models]
     lines += ["### Folds and held-out patients", ""]
-    for fold in folds:
+    if len(ran) < len(folds):
+        lines += [f"Folds run: {', '.join(str(f.index) for f in ran)} of {len(folds)} (the others' patients are not in these "
+                  "tables).", ""]
+    for fold in ran:
         trained = models[fold.index]
         walls = ", ".join(f"{name} {m.seconds / 60:.1f} min ({m.steps} steps)" for name, m in trained.items())
         lines.append(f"- fold {fold.index}: held out {', '.join(f'{d}: {len(p)}' for d, p in fold.test_patients.items())} "
@@ -138,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, required=True, help="cache folder (outside the repository)")
     parser.add_argument("--data-root", type=Path, default=REPOSITORY.parent / "shared" / "data" / "real")
     parser.add_argument("--folds", type=int, default=2, help=f"folds (each holds out {BRAIN_TEST_SUBJECTS} brain subjects)")
-    parser.add_argument("--only-folds", type=int, nargs="*", help="run these folds only (the document needs all)")
+    parser.add_argument("--only-folds", type=int, nargs="*", help="run these folds only (the document says which ran)")
     parser.add_argument("--quick", action="store_true", help="tiny budgets: checks the pipeline, measures nothing")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--output", type=Path, default=REPOSITORY / "docs" / "benchmarks.md")
@@ -159,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         fold_curves, models[fold.index] = run_fold(fold, args.work / f"fold_{fold.index}", budget, args.threads)
         curves += fold_curves
-    if args.no_document or len(models) < len(folds):
+    if args.no_document or not models:
         return 0
     command = "python benchmarks/make_real_patients_benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
     section = render_section(curves, models, folds, budget, facts, time.perf_counter() - start, command)
