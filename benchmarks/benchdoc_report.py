@@ -17,7 +17,7 @@ from benchdoc_limits import limits_section
 from benchdoc_provenance import code_version
 from benchdoc_tables import AGENTS, copy_plot, task_section
 from benchdoc_training import Budget, TrainingRecord, library_defaults
-from doc_sections import REWARDS_SECTION, find_section
+from doc_sections import CARRIED_SECTIONS, find_section
 
 from medrl.data.atomic import write_text_atomically
 from medrl.env.environment import EnvConfig
@@ -273,8 +273,9 @@ def write_document(inputs: DocumentInputs, path: Path) -> Path:
     """Copy each task's plot beside ``path`` and write the document there (both atomically)."""
     plots = {result.task.key: copy_plot(result, path.parent) for result in inputs.results}
     text = render(inputs, plots)
-    earlier = find_section(path.read_text(encoding="utf-8"), REWARDS_SECTION) if path.is_file() else None
-    if earlier is not None:  # the rewards comparison's part, written by make_rewards_comparison.py, is kept
-        text = text.rstrip("\n") + "\n\n" + earlier
+    earlier = path.read_text(encoding="utf-8") if path.is_file() else ""
+    for name in CARRIED_SECTIONS:  # the parts other scripts write are kept
+        if (section := find_section(earlier, name)) is not None:
+            text = text.rstrip("\n") + "\n\n" + section
     write_text_atomically(path, text)
     return path

@@ -1,8 +1,8 @@
 """Marked sections of a generated Markdown document, so two scripts can write one document.
 
-A section is the text between ``<!-- NAME -->`` and ``<!-- /NAME -->`` lines. ``make_rewards_comparison.py``
-writes its section into ``docs/benchmarks.md``; ``make_benchmarks_doc.py`` rewrites the rest of the
-document and carries the section over.
+A section is the text between ``<!-- NAME -->`` and ``<!-- /NAME -->`` lines. ``make_rewards_comparison.py`` and
+``make_real_patients_benchmark.py`` write their sections into ``docs/benchmarks.md``; ``make_benchmarks_doc.py``
+rewrites the rest of the document and carries the sections over (:data:`CARRIED_SECTIONS`).
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 
 REWARDS_SECTION = "rewards-comparison"
+REAL_PATIENTS_SECTION = "real-patients"
+CARRIED_SECTIONS = (REWARDS_SECTION, REAL_PATIENTS_SECTION)
 
 
 def _pattern(name: str) -> re.Pattern:

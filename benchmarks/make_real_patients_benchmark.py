@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 from benchdoc_report import machine_facts
-from doc_sections import put_section
+from doc_sections import REAL_PATIENTS_SECTION, put_section
 from real_patients_plan import BRAIN_TEST_SUBJECTS, Fold, make_fold
 from real_patients_runs import (
     AGENTS_CONFIG,
@@ -53,7 +53,6 @@ from real_patients_table import Curve, method_rows, read_curves, render_rows, ve
 from medrl.data.atomic import write_text_atomically
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-SECTION = "real-patients"
 BRATS_077 = (0.75, 0.79)
 
 
@@ -178,8 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     span = sum(work_span_hours(args.work / f"fold_{index}") for index in models)
     section = render_section(curves, models, folds, budget, facts, time.perf_counter() - start, span, command)
     text = args.output.read_text(encoding="utf-8") if args.output.is_file() else "# Benchmarks\n"
-    write_text_atomically(args.output, put_section(text, SECTION, section))
-    print(f"written: {args.output} (section {SECTION})")
+    write_text_atomically(args.output, put_section(text, REAL_PATIENTS_SECTION, section))
+    print(f"written: {args.output} (section {REAL_PATIENTS_SECTION})")
     return 0
 
 

@@ -87,10 +87,11 @@ def test_quick_pipeline_writes_a_consistent_document_and_reuses_its_work(tmp_pat
     for line in ("CPU", "torch", "MONAI", "PyTorch Lightning"):
         assert f"| {line} |" in sections["Machine and software"]
 
-    kept = "<!-- rewards-comparison -->\n## Rewards comparison\nwritten by make_rewards_comparison.py\n<!-- /rewards-comparison -->\n"
+    kept = ("<!-- rewards-comparison -->\n## Rewards comparison\nwritten by make_rewards_comparison.py\n<!-- /rewards-comparison -->\n"
+            "\n<!-- real-patients -->\n## Real patients\nwritten by make_real_patients_benchmark.py\n<!-- /real-patients -->\n")
     output.write_text(document + "\n" + kept, encoding="utf-8")
     again = _run(tmp_path / "work", output, with_ct)
-    assert output.read_text(encoding="utf-8").endswith(kept)  # the other script's section survives a rewrite
+    assert output.read_text(encoding="utf-8").endswith(kept)  # the other scripts' sections survive a rewrite
     assert ": training" not in again
     assert again.count("trained earlier") == 4 + (4 if with_ct else 0)
     assert again.count("evaluated earlier") == len(tasks)
