@@ -91,3 +91,11 @@ def test_a_few_steps_of_the_recipe_on_a_real_crop_then_predict_with_clicks(tmp_p
     far = np.ones_like(start)  # the one-way 10 mm zone: nothing farther than 10 mm (5 voxels) from the click changes
     far[tuple(slice(max(c - 6, 0), c + 7) for c in missed)] = False
     assert np.array_equal(mask[far], start[far])
+
+
+def test_every_config_reads_in_any_locale():
+    """LightningCLI (jsonargparse) reads config files in the locale's encoding: on a machine with LANG=C a
+    non-ASCII character in a config stops ``medrl fit`` before it starts."""
+    for config in sorted((REPO / "configs").glob("*.yaml")):
+        text = config.read_bytes()
+        assert text.isascii(), f"{config.name}: non-ASCII byte at {next(i for i, b in enumerate(text) if b > 127)}"
