@@ -55,6 +55,13 @@ class EnvConfig:
             before the first click, every voxel keeps its value. 0 = agents act everywhere.
         act_one_way: with ``act_within_mm``, a positive click's zone may only raise probabilities and a
             negative click's only lower them.
+        act_within_depth_scale: > 0 (with ``act_within_mm``) sizes each click's zone by the error it sits in:
+            radius = min(``act_within_mm``, scale × depth), the depth being the click's distance in mm to the
+            nearest voxel that the current mask already gives the click's label (a positive click: the nearest
+            foreground voxel; a negative one: the nearest background voxel). A clinician clicks inside an
+            error, so a click on a thin false-positive rim beside a small structure gets a small zone and cannot
+            erase the structure, while a click far from the mask keeps the full ``act_within_mm``. 0 = every
+            click's zone is ``act_within_mm``.
     """
 
     deltas: tuple[float, ...] = DEFAULT_DELTAS
@@ -70,6 +77,7 @@ class EnvConfig:
     geodesic_weight: float = 0.0
     act_within_mm: float = 0.0
     act_one_way: bool = False
+    act_within_depth_scale: float = 0.0
 
     def __post_init__(self):
         if isinstance(self.reward, dict):  # as stored in checkpoints and configs
@@ -258,9 +266,36 @@ class RefinementEnv:
         self._click_distance = torch.minimum(self._click_distance, new_distance)
         self.hints = torch.exp(-self._click_distance**2 / (2.0 * self.config.hint_sigma_mm**2))
         if self.config.act_within_mm > 0:
-            self._set_action_zone(new_distance <= self.config.act_within_mm)
+            self._set_action_zone(self._click_zones(clicks, new_distance))
         self._refresh_target()
         return clicks
+
+    def _click_zones(self, clicks: Sequence[Sequence[Click]], distance: torch.Tensor) -> torch.Tensor:
+        """(B, 2, D, H, W) bool: voxels within their click's zone radius, [positive, negative] clicks.
+
+        Args:
+            clicks: this interaction's B lists of clicks.
+            distance: their (B, 2, D, H, W) distances in mm from :meth:`_distance_to`.
+        """
+        if self.config.act_within_depth_scale <= 0:
+            return distance <= self.config.act_within_mm
+        zone = torch.zeros_like(distance, dtype=torch.bool)
+        for b, volume_clicks in enumerate(clicks):
+            for click in volume_clicks:
+                radius = min(self.config.act_within_mm, self.config.act_within_depth_scale * self._click_depth_mm(b, click))
+                alone = [[click] if other == b else [] for other in range(len(clicks))]
+                channel = 0 if click.positive else 1
+                zone[b, channel] |= self._distance_to(alone)[b, channel] <= radius
+        return zone
+
+    def _click_depth_mm(self, b: int, click: Click) -> float:
+        """Distance in mm from ``click`` to the nearest voxel of volume ``b`` whose current mask already has the
+        click's label (inf when there is none: a positive click on an empty mask)."""
+        labelled = to_mask(self.p[b, 0]) == bool(click.positive)
+        if not bool(labelled.any()):
+            return float("inf")
+        squared = squared_distance_mm(click.index, self.image.shape[2:], self.spacing[b], self.p.device)
+        return float(squared[labelled].min().sqrt())
 
     def _distance_to(self, clicks: Sequence[Sequence[Click]]) -> torch.Tensor:
         """(B, 2, D, H, W) float32 distance in mm (geodesic when ``config.geodesic_weight`` > 0) from every

@@ -252,6 +252,31 @@ def test_one_way_zones_only_raise_around_positive_clicks():
     assert int((env.p[0] > 0.25).sum()) == 27 and (env.p[1, 0, 2:5, 2:5, 2:5] < 0.25).all()
 
 
+def test_depth_scaled_zone_is_sized_by_the_error_the_click_sits_in():
+    """A line of 15 voxels (1 mm), the mask 0..9 foreground. A negative click at voxel 8 sits 2 mm from
+    the nearest background voxel (10): with scale 1.5 its zone reaches 3 mm (voxels 5..11) and cannot
+    erase the rest of the mask; a positive click at 14 then sits 10 mm from the mask (0..4): its zone is capped at 4 mm."""
+    image = torch.zeros(1, 1, 1, 1, 15)
+    start = torch.zeros_like(image); start[..., :10] = 1
+    config = EnvConfig(act_within_mm=4.0, act_within_depth_scale=1.5, act_one_way=True)
+    env = RefinementEnv(config)
+    env.reset(image, soft_start(start.bool()), label=start)
+    env.add_clicks([[Click((0, 0, 8), False)]])
+    before = env.p.clone()
+    env.step(torch.full((1, 15), MINUS_04))
+    lowered = (env.p < before)[0, 0, 0, 0].nonzero().flatten().tolist()
+    assert lowered == [5, 6, 7, 8, 9, 10, 11]  # 3 mm around 8
+    env.add_clicks([[Click((0, 0, 14), True)]])
+    before = env.p.clone()
+    env.step(torch.full((1, 15), PLUS_04))
+    raised = (env.p > before)[0, 0, 0, 0].nonzero().flatten().tolist()
+    assert raised == [10, 11, 12, 13, 14]  # min(4 mm, 1.5 × 10 mm) around 14
+    fixed = RefinementEnv(EnvConfig(act_within_mm=4.0, act_one_way=True))
+    fixed.reset(image, soft_start(start.bool()), label=start)
+    fixed.add_clicks([[Click((0, 0, 8), False)]])
+    fixed.step(torch.full((1, 15), MINUS_04))
+    assert (fixed.p[0, 0, 0, 0, :10] < 0.75).nonzero().flatten().tolist() == [4, 5, 6, 7, 8, 9]  # without depth: 4 mm
+
 def test_geodesic_hints_stop_at_an_edge():
     image = torch.zeros(1, 1, 1, 1, 9); image[..., 5:] = 1.0
     env = RefinementEnv(EnvConfig(geodesic_weight=50.0, hint_sigma_mm=3.0))
