@@ -161,7 +161,7 @@ def segmenter_starts(segmenter: TrainedModel, test_dataset: Path, folder: Path) 
     if output.is_file():
         return output
     refiner = Refiner.from_checkpoint(segmenter.checkpoint)
-    multi_class = bool(refiner.bundle["segmenter"].get("classes"))
+    multi_class = bool(refiner.checkpoint.segmenter.extras.get("classes"))
     cases = []
     for case in load_dataset(test_dataset, "test"):
         data = refiner.prepare(case["image"], modality=case.get("modality"))

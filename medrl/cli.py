@@ -82,7 +82,7 @@ def _predict(args: argparse.Namespace) -> int:
     from medrl.inference.batch import PredictSettings, run_predict
     from medrl.inference.clicks_file import read_clicks_file
     from medrl.inference.inputs import existing_outputs, list_scans
-    from medrl.training.bundle import read_checkpoint
+    from medrl.models.checkpoint import read_checkpoint
 
     _check_predict_numbers(args)
     read_checkpoint(args.checkpoint)  # a bad checkpoint is exit 2 before any work

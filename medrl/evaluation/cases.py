@@ -23,7 +23,6 @@ from typing import Sequence
 
 import numpy as np
 import torch
-
 from monai.transforms import SpatialCrop
 
 from medrl.data.label_transforms import foreground

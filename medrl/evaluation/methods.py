@@ -44,8 +44,8 @@ from medrl.env.clicks import Click, brush_radius_mm, click_ball
 from medrl.env.state import soft_start
 from medrl.errors import MedrlInputError
 from medrl.evaluation.cases import EvaluationCase
-from medrl.training.bundle import read_checkpoint, sub_state_dict
-from medrl.training.click_interactions import ClickEncoding, build_click_net, interact
+from medrl.models.checkpoint import Checkpoint
+from medrl.models.click_net import ClickEncoding, build_click_net, interact
 
 
 @runtime_checkable
@@ -153,25 +153,24 @@ class ClickNetwork:
     It starts from the starting mask itself; each interaction turns all clicks so far into hint maps on
     the working grid (Gaussians in mm, as in training), runs the network on [image, previous, h+, h−]
     in sliding windows of its training ``roi_size`` over the whole case, and sets every clicked voxel
-    to its click's label (:func:`medrl.training.click_interactions.interact`).
+    to its click's label (:func:`medrl.models.click_net.interact`).
 
     Args:
-        checkpoint: a checkpoint dict (:func:`medrl.training.bundle.read_checkpoint`) with a
-            ``"click_network"`` bundle entry.
+        checkpoint: a checkpoint (:class:`medrl.models.checkpoint.Checkpoint`) with a click network.
         name: the method's name in reports.
         device: where the network's windows run (volumes stay on the CPU).
         overlap: sliding-window overlap fraction.
     """
 
-    def __init__(self, checkpoint: dict, name: str = "supervised", device: str | torch.device = "cpu",
+    def __init__(self, checkpoint: Checkpoint, name: str = "supervised", device: str | torch.device = "cpu",
                  overlap: float = 0.25):
-        part = checkpoint["medrl"]["click_network"]
+        part = checkpoint.click_network
         self.name, self.device, self.overlap = name, torch.device(device), overlap
-        self.net = build_click_net(**part["architecture"])
-        self.net.load_state_dict(sub_state_dict(checkpoint["state_dict"], part["prefix"]))
+        self.net = build_click_net(**part.architecture)
+        self.net.load_state_dict(part.weights(checkpoint.state_dict))
         self.net.to(self.device).eval()
-        self.encoding = ClickEncoding(**part["encoding"])
-        self.roi_size = tuple(part["roi_size"])
+        self.encoding = ClickEncoding(**part.extras["encoding"])
+        self.roi_size = part.roi_size
 
     @classmethod
     def from_checkpoint(cls, path, name: str = "supervised", device: str | torch.device = "cpu", **kwargs) -> "ClickNetwork":
@@ -180,8 +179,8 @@ class ClickNetwork:
         Raises:
             MedrlInputError: unreadable or foreign file, or a checkpoint without a click network.
         """
-        checkpoint = read_checkpoint(path, map_location="cpu")
-        if not checkpoint["medrl"].get("click_network"):
+        checkpoint = Checkpoint.load(path)
+        if checkpoint.click_network is None:
             raise MedrlInputError(path, "checkpoint has no click network (train one with configs/click_network.yaml)")
         return cls(checkpoint, name, device, **kwargs)
 

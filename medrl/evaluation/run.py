@@ -93,8 +93,8 @@ def method_kind(refiner: Refiner) -> str | None:
     """What a checkpoint holds: ``"voxel"`` / ``"region"`` agents, ``"click_network"`` (the supervised
     baseline), or ``None`` (a segmenter alone)."""
     if refiner.policy is not None:
-        return refiner.agents.get("kind", "voxel")
-    return "click_network" if refiner.bundle.get("click_network") else None
+        return refiner.agents["kind"]
+    return "click_network" if refiner.checkpoint.click_network is not None else None
 
 
 def checkpoint_method(name: str, refiner: Refiner) -> Method:

@@ -38,13 +38,13 @@ from medrl.data.transforms import Preprocessing, invert, preprocessing_transform
 from medrl.data.validation import as_mask_array
 from medrl.env.clicks import Click
 from medrl.env.environment import EnvConfig, RefinementEnv
+from medrl.env.episode import start_episode
 from medrl.env.state import soft_start, to_mask
 from medrl.errors import MedrlInputError
 from medrl.inference.clicks_file import ClickSet, to_working_grid
 from medrl.inference.tiles import Box, click_reach, refinement_region, shifted, tiles
-from medrl.training.bundle import read_checkpoint, sub_state_dict
-from medrl.training.episode import start_episode
-from medrl.training.segmenter import build_segmenter_net, segment_labels, segment_probability
+from medrl.models.checkpoint import Checkpoint
+from medrl.models.segmenter_net import build_segmenter_net, segment_labels, segment_probability
 
 PREPROCESSING_FIELDS = ("spacing", "intensity", "ct_window", "mr_percentiles", "crop_foreground", "crop_margin")
 
@@ -86,7 +86,8 @@ class Refiner:
     """Segmenter and refinement agents of one checkpoint, ready for inference.
 
     Args:
-        checkpoint: a checkpoint dict from :func:`medrl.training.bundle.read_checkpoint`.
+        checkpoint: a typed checkpoint (:meth:`medrl.models.checkpoint.Checkpoint.load`), or the dict
+            :func:`medrl.models.checkpoint.read_checkpoint` returns.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
         override_preprocessing: use these preprocessing settings instead of the checkpoint's
             (e.g. the MR preset for an MR scan given to CT-trained agents).
@@ -95,31 +96,31 @@ class Refiner:
             3.5× faster on a 128³ region with 64³ windows (see ``benchmarks/bench_click_latency.py``).
     """
 
-    def __init__(self, checkpoint: dict, device: str | torch.device = "cpu", override_preprocessing: Preprocessing | None = None,
-                 tile_edge: int = 160, window_overlap: float = 0.25):
-        bundle, state = checkpoint["medrl"], checkpoint["state_dict"]
+    def __init__(self, checkpoint: Checkpoint | dict, device: str | torch.device = "cpu",
+                 override_preprocessing: Preprocessing | None = None, tile_edge: int = 160, window_overlap: float = 0.25):
+        checkpoint = checkpoint if isinstance(checkpoint, Checkpoint) else Checkpoint.from_dict(checkpoint)
         self.device = torch.device(device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise MedrlInputError("--device", f"{device} asked for, but CUDA is not available on this machine")
-        self.bundle = bundle
-        self.preprocessing = override_preprocessing or preprocessing_from_record(bundle.get("preprocessing"))
-        self.foreground_labels = (bundle.get("preprocessing") or {}).get("foreground_labels")
+        self.checkpoint = checkpoint
+        self.preprocessing = override_preprocessing or preprocessing_from_record(checkpoint.preprocessing)
+        self.foreground_labels = checkpoint.foreground_labels
         self.segmenter = None
-        if bundle.get("segmenter"):
-            self.segmenter = build_segmenter_net(**bundle["segmenter"]["architecture"])
-            self.segmenter.load_state_dict(sub_state_dict(state, bundle["segmenter"]["prefix"]))
+        if checkpoint.segmenter is not None:
+            self.segmenter = build_segmenter_net(**checkpoint.segmenter.architecture)
+            self.segmenter.load_state_dict(checkpoint.segmenter.weights(checkpoint.state_dict))
             self.segmenter.to(self.device).eval()
         self.policy = None
-        if bundle.get("policy"):
-            self.policy = PolicyValueNet(**bundle["policy"]["architecture"])
-            self.policy.load_state_dict(sub_state_dict(state, bundle["policy"]["prefix"]))
+        if checkpoint.policy is not None:
+            self.policy = PolicyValueNet(**checkpoint.policy.architecture)
+            self.policy.load_state_dict(checkpoint.policy.weights(checkpoint.state_dict))
             self.policy.to(self.device).eval()
-            roi = bundle["policy"].get("roi_size")
+            roi = checkpoint.policy.roi_size
             self.policy = SlidingWindowPolicy(self.policy, roi, overlap=window_overlap) if roi else self.policy
-        self.env_config = EnvConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in (bundle.get("env") or {}).items()})
-        self.soft_start = tuple(bundle.get("soft_start") or (0.75, 0.25))
-        self.steps = int(bundle.get("steps") or 1)
-        self.agents = bundle.get("agents") or {"kind": "voxel"}
+        self.env_config = EnvConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in checkpoint.env.items()})
+        self.soft_start = checkpoint.soft_start
+        self.steps = checkpoint.steps
+        self.agents = checkpoint.agents
         self.transform = preprocessing_transform(self.preprocessing, "image", ("label", "initial"))
         self.tile_edge = int(tile_edge)
         self.source: str | None = None  # the checkpoint file, when loaded from one
@@ -127,7 +128,7 @@ class Refiner:
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "cpu", **kwargs) -> "Refiner":
         """Load a checkpoint as data (weights only) and build the networks it describes."""
-        refiner = cls(read_checkpoint(path, map_location="cpu"), device, **kwargs)
+        refiner = cls(Checkpoint.load(path), device, **kwargs)
         refiner.source = os.fspath(path)
         return refiner
 
@@ -210,8 +211,8 @@ class Refiner:
         if self.segmenter is None:
             raise MedrlInputError("checkpoint", "this checkpoint has no segmenter; give a starting mask (CLI: --mask)")
         data = self._as_case(image)
-        roi = self.bundle["segmenter"]["roi_size"]
-        if self.bundle["segmenter"].get("classes"):  # a multi-class segmenter: the task's labels, else any class
+        roi = self.checkpoint.segmenter.roi_size
+        if self.checkpoint.segmenter.extras.get("classes"):  # a multi-class segmenter: the task's labels, else any class
             labels = self.segment_labels(data)
             return (labels != 0 if self.foreground_labels is None else torch.isin(labels, torch.tensor(self.foreground_labels,
                                                                                   dtype=labels.dtype))).to(torch.uint8)
@@ -221,12 +222,12 @@ class Refiner:
     @torch.no_grad()
     def segment_labels(self, image) -> torch.Tensor:
         """(1, 1, X', Y', Z') int32 label map of a multi-class segmenter on the working grid, each class painted
-        with its label value (:func:`medrl.training.segmenter.segment_labels`)."""
-        part = self.bundle.get("segmenter") or {}
-        if not part.get("classes"):
+        with its label value (:func:`medrl.models.segmenter_net.segment_labels`)."""
+        part = self.checkpoint.segmenter
+        if part is None or not part.extras.get("classes"):
             raise MedrlInputError("checkpoint", "this checkpoint has no multi-class segmenter")
         data = self._as_case(image)
-        return segment_labels(self.segmenter, self._batch(data["image"]), part["roi_size"], part["classes"],
+        return segment_labels(self.segmenter, self._batch(data["image"]), part.roi_size, part.extras["classes"],
                               window_device=self.device)
 
     def new_env(self, data: dict, initial: torch.Tensor, with_label: bool = False, seed: int = 0) -> RefinementEnv:
@@ -239,8 +240,8 @@ class Refiner:
 
     def _episode(self, image: torch.Tensor, p0: torch.Tensor, spacing, label=None, seed: int = 0) -> RefinementEnv:
         return start_episode(
-            self.env_config, image, p0, [spacing], label=label, agents=self.agents.get("kind", "voxel"),
-            region_method=self.agents.get("region_method", "slic"), region_size_mm=self.agents.get("region_size_mm", 6.0),
+            self.env_config, image, p0, [spacing], label=label, agents=self.agents["kind"],
+            region_method=self.agents["region_method"], region_size_mm=self.agents["region_size_mm"],
             seed=seed,
         )
 
@@ -282,7 +283,7 @@ class Refiner:
         start = torch.as_tensor(initial).float().reshape(1, 1, *shape).cpu()
         p = start if resume else soft_start(start, *self.soft_start)
         spacing = self.spacing(data)
-        window = (self.bundle.get("policy") or {}).get("roi_size") or shape
+        window = (self.checkpoint.policy.roi_size if self.checkpoint.policy is not None else None) or shape
         region = refinement_region(shape, list(clicks), click_reach(spacing, self.env_config.hint_sigma_mm, window))
         refined = p.clone()
         pieces = list(tiles(region, shape, self.tile_edge, [w // 2 for w in window]))

@@ -2,7 +2,7 @@
 
 The same MONAI UNet backbone as the agents' policy, on the same input [image, previous mask, h+, h−]
 built by the same code (robot clinician, Gaussian hint maps in mm; see
-:mod:`medrl.training.click_interactions`), but with two output logits per voxel trained by Dice + CE
+:mod:`medrl.models.click_net`), but with two output logits per voxel trained by Dice + CE
 on the truth instead of actions trained by a reward. Each training step, on a batch of patches
 (:class:`medrl.training.datamodule.MedrlDataModule`):
 
@@ -20,7 +20,7 @@ on the truth instead of actions trained by a reward. Each training step, on a ba
 Validation plays the robot-user protocol on whole validation cases in sliding windows of
 ``roi_size`` and logs the Dice after each interaction (``val/dice_0`` = starting mask … ``val/dice_K``,
 ``val/dice_gain``; with a segmenter also ``val_segmenter/...`` from its masks), like the agents.
-Checkpoints carry a plain-typed ``"click_network"`` part (see :mod:`medrl.training.bundle`), so
+Checkpoints carry a plain-typed ``"click_network"`` part (see :mod:`medrl.models.checkpoint`), so
 ``medrl evaluate --compare supervised=CKPT`` rebuilds the network from the file alone.
 """
 
@@ -35,21 +35,11 @@ import torch
 
 from medrl.env.state import MASK_THRESHOLD, to_mask
 from medrl.errors import MedrlInputError
-from medrl.training.bundle import read_checkpoint
-from medrl.training.click_interactions import (
-    ClickEncoding,
-    LossTerms,
-    PartialDiceCELoss,
-    batch_hints,
-    build_click_net,
-    check_divisible,
-    interact,
-    known_dice,
-    network_input,
-    robot_round,
-    training_target,
-)
-from medrl.training.frozen_segmenter import load_frozen_segmenter, with_segmenter_masks
+from medrl.models.checkpoint import Checkpoint
+from medrl.models.click_net import ClickEncoding, batch_hints, build_click_net, check_divisible, interact, network_input
+from medrl.models.segmenter_net import load_frozen_segmenter
+from medrl.training.click_interactions import LossTerms, PartialDiceCELoss, known_dice, robot_round, training_target
+from medrl.training.frozen_segmenter import with_segmenter_masks
 from medrl.training.refiner import batch_spacings, corrections_of, label_validity
 from medrl.training.validation_logs import case_seed, log_dice_curve
 
@@ -147,7 +137,7 @@ class ClickNetworkModule(pl.LightningModule):
         check_divisible("model.roi_size", h.roi_size, h.strides)
 
     def _load_segmenter(self, path: str) -> None:
-        self.segmenter, self.segmenter_bundle = load_frozen_segmenter(read_checkpoint(path), path)
+        self.segmenter, self.segmenter_bundle = load_frozen_segmenter(Checkpoint.load(path), path)
 
     def train(self, mode: bool = True) -> "ClickNetworkModule":
         """Switch the network's mode; the frozen segmenter always stays in evaluation mode."""
@@ -253,7 +243,7 @@ class ClickNetworkModule(pl.LightningModule):
 
     # --------------------------------------------------------------------------------- checkpoints
     def bundle_parts(self) -> dict:
-        """This module's part of the checkpoint's inference bundle (see :mod:`medrl.training.bundle`)."""
+        """This module's part of the checkpoint's inference bundle (see :mod:`medrl.models.checkpoint`)."""
         h = self.hparams
         parts = {"click_network": {
             "architecture": {"channels": list(h.channels), "strides": list(h.strides), "num_res_units": h.num_res_units,
@@ -266,6 +256,6 @@ class ClickNetworkModule(pl.LightningModule):
         return parts
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        from medrl.training.bundle import inference_bundle
+        from medrl.models.checkpoint import inference_bundle
 
         checkpoint["medrl"] = inference_bundle(self)

@@ -34,8 +34,8 @@ from typing import Optional, Union
 import numpy as np
 import pytorch_lightning as pl
 from monai.data import CacheDataset, DataLoader, Dataset
-from torch.utils.data import Subset
 from monai.transforms import Compose, EnsureTyped, RandCropByPosNegLabeld, SelectItemsd, SpatialPadd
+from torch.utils.data import Subset
 
 from medrl.data.datasets import load_datasets
 from medrl.data.label_transforms import ClassIndicesd, CropFocusd, PerturbLabeld, SelectForegroundd, TrainingTargetsd

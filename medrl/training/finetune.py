@@ -34,7 +34,7 @@ import yaml
 from medrl.data.atomic import atomic_path, refuse_to_overwrite, write_text_atomically
 from medrl.errors import MedrlInputError
 from medrl.feedback.cases import check_store
-from medrl.training.bundle import read_checkpoint
+from medrl.models.checkpoint import Checkpoint, read_checkpoint
 
 logger = logging.getLogger("medrl")
 
@@ -90,13 +90,13 @@ def base_config(checkpoint: str | os.PathLike, feedback: str | os.PathLike | Non
     Raises:
         MedrlInputError: the checkpoint is not a medrl agents checkpoint with its training settings.
     """
-    saved = read_checkpoint(checkpoint)
-    settings = dict(saved.get("hyper_parameters") or {})
-    if not saved["medrl"].get("policy") or "policy_channels" not in settings:
+    saved = Checkpoint.load(checkpoint)
+    settings = saved.hyper_parameters
+    if saved.policy is None or "policy_channels" not in settings:
         raise MedrlInputError(checkpoint, "not an agents checkpoint from medrl fit or medrl demo (no policy settings)")
     model = {key: value for key, value in settings.items() if not key.startswith("_")}
     model.update(segmenter_checkpoint=None, init_from=os.fspath(Path(checkpoint).resolve()))
-    preprocessing = saved["medrl"].get("preprocessing") or {}
+    preprocessing = saved.preprocessing or {}
     data = {key: preprocessing[key] for key in PREPROCESSING_TO_DATA if key in preprocessing}
     data.update(dataset=dataset, feedback=None if feedback is None else os.fspath(Path(feedback).resolve()),
                 patch_size=list(settings.get("roi_size", (32,) * 3)))
@@ -239,9 +239,7 @@ def _start_is_better(result: FinetuneResult, mode: str) -> bool:
 
 def _load_weights(module, path) -> None:
     """Load a checkpoint's weights (policy, segmenter, reference) into ``module``."""
-    from medrl.training.bundle import read_checkpoint as read
-
-    module.load_state_dict(read(path)["state_dict"])
+    module.load_state_dict(read_checkpoint(path)["state_dict"])
 
 
 def _save(trainer, output: Path) -> None:

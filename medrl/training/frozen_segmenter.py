@@ -1,5 +1,5 @@
-"""The frozen initial segmenter inside the agents' and the click network's modules: loaded from a
-checkpoint, and making the starting masks of a share of the training patches.
+"""The frozen initial segmenter inside the agents' and the click network's modules (loaded by
+:func:`medrl.models.segmenter_net.load_frozen_segmenter`) makes the starting masks of a share of the training patches.
 
 Both training modules start some episodes from the segmenter's mask (what a scan gets in ``medrl
 predict``), the others from perturbed labels or a clinician's review; this file is that one rule.
@@ -7,35 +7,9 @@ predict``), the others from perturbed labels or a clinician's review; this file 
 
 from __future__ import annotations
 
-import os
-
 import torch
 
-from medrl.errors import MedrlInputError
-from medrl.training.bundle import sub_state_dict
-from medrl.training.segmenter import build_segmenter_net, segment_probability
-
-
-def load_frozen_segmenter(checkpoint: dict, source: str | os.PathLike = "checkpoint") -> tuple[torch.nn.Module, dict]:
-    """The segmenter network of a medrl checkpoint (a segmenter's or agents'), frozen in evaluation mode.
-
-    Args:
-        checkpoint: a checkpoint dict from :func:`medrl.training.bundle.read_checkpoint`.
-        source: the checkpoint's path, for the error message.
-
-    Returns:
-        ``(net, bundle)``: the network (no gradients) and its plain-typed bundle entry (architecture,
-        ``roi_size``, ``prefix``).
-
-    Raises:
-        MedrlInputError: the checkpoint holds no segmenter.
-    """
-    bundle = checkpoint["medrl"].get("segmenter")
-    if not bundle:
-        raise MedrlInputError(source, "this checkpoint has no segmenter")
-    net = build_segmenter_net(**bundle["architecture"])
-    net.load_state_dict(sub_state_dict(checkpoint["state_dict"], bundle["prefix"]))
-    return net.requires_grad_(False).eval(), bundle
+from medrl.models.segmenter_net import segment_probability
 
 
 def with_segmenter_masks(segmenter: torch.nn.Module | None, roi_size, image: torch.Tensor, given: torch.Tensor,

@@ -33,12 +33,13 @@ from medrl.agents.rollout import rollout
 from medrl.agents.windowed import SlidingWindowPolicy
 from medrl.data.geometry import voxel_spacing
 from medrl.env.environment import EnvConfig, RefinementEnv
+from medrl.env.episode import start_episode
 from medrl.env.state import soft_start
 from medrl.env.verdict_reward import signed_verdict_map
 from medrl.errors import MedrlInputError
-from medrl.training.bundle import read_checkpoint, sub_state_dict
-from medrl.training.episode import start_episode
-from medrl.training.frozen_segmenter import load_frozen_segmenter, with_segmenter_masks
+from medrl.models.checkpoint import Checkpoint
+from medrl.models.segmenter_net import load_frozen_segmenter
+from medrl.training.frozen_segmenter import with_segmenter_masks
 from medrl.training.validation_logs import case_seed, log_dice_curve, log_surface_metrics
 
 AGENT_KINDS = ("voxel", "region")
@@ -156,7 +157,7 @@ class RefinerModule(pl.LightningModule):
                                      num_res_units=policy_res_units, reward_map_kernel=reward_map_kernel)
         self.segmenter, self.segmenter_bundle = None, None
         if segmenter_checkpoint:
-            self._load_segmenter(read_checkpoint(segmenter_checkpoint), segmenter_checkpoint)
+            self._load_segmenter(Checkpoint.load(segmenter_checkpoint), segmenter_checkpoint)
         if init_from:
             self._start_from(init_from, keep_segmenter=bool(segmenter_checkpoint))
         self.reference = None
@@ -167,17 +168,17 @@ class RefinerModule(pl.LightningModule):
 
     def _start_from(self, path: str, keep_segmenter: bool) -> None:
         """Load the policy (and, unless kept, the segmenter) of a medrl agents checkpoint."""
-        checkpoint = read_checkpoint(path)
-        if not checkpoint["medrl"].get("policy"):
+        checkpoint = Checkpoint.load(path)
+        if checkpoint.policy is None:
             raise MedrlInputError(path, "init_from needs an agents checkpoint (it has no policy)")
         try:
-            self.policy.load_state_dict(sub_state_dict(checkpoint["state_dict"], checkpoint["medrl"]["policy"]["prefix"]))
+            self.policy.load_state_dict(checkpoint.policy.weights(checkpoint.state_dict))
         except RuntimeError as error:
             raise MedrlInputError(path, f"its policy does not fit this architecture ({str(error).splitlines()[0]})") from None
-        if not keep_segmenter and checkpoint["medrl"].get("segmenter"):
+        if not keep_segmenter and checkpoint.segmenter is not None:
             self._load_segmenter(checkpoint, path)
 
-    def _load_segmenter(self, checkpoint: dict, source: str) -> None:
+    def _load_segmenter(self, checkpoint: Checkpoint, source: str) -> None:
         self.segmenter, self.segmenter_bundle = load_frozen_segmenter(checkpoint, source)
 
     def train(self, mode: bool = True) -> "RefinerModule":
@@ -271,7 +272,7 @@ class RefinerModule(pl.LightningModule):
 
     # ------------------------------------------------------------------------------ checkpoints
     def bundle_parts(self) -> dict:
-        """This module's part of the checkpoint's inference bundle (see :mod:`medrl.training.bundle`)."""
+        """This module's part of the checkpoint's inference bundle (see :mod:`medrl.models.checkpoint`)."""
         h = self.hparams
         parts = {
             "policy": {"architecture": {"n_actions": len(self.env_config.deltas), "channels": list(h.policy_channels),
@@ -288,6 +289,6 @@ class RefinerModule(pl.LightningModule):
         return parts
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        from medrl.training.bundle import inference_bundle
+        from medrl.models.checkpoint import inference_bundle
 
         checkpoint["medrl"] = inference_bundle(self)

@@ -17,7 +17,7 @@ from medrl.env.clicks import Click
 from medrl.evaluation.cases import prepare_case
 from medrl.evaluation.methods import ClickNetwork
 from medrl.inference.refiner import Refiner
-from medrl.training.bundle import read_checkpoint
+from medrl.models.checkpoint import read_checkpoint
 from medrl.training.click_network import ClickNetworkModule
 from tests.conftest import save_nifti
 from tests.evaluation.helpers import check_complete, dice_curves, evaluate

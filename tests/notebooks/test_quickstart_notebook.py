@@ -8,7 +8,7 @@ from pathlib import Path
 
 from medrl.feedback.store import FeedbackStore
 from medrl.inference.refiner import Refiner
-from medrl.training.bundle import read_checkpoint
+from medrl.models.checkpoint import read_checkpoint
 from tests.notebooks.conftest import notebook_environment
 from tests.notebooks.kernel import run_notebook, text_of
 

@@ -14,7 +14,8 @@ from monai.losses import DiceCELoss
 
 from medrl.env.clicks import Click
 from medrl.errors import MedrlInputError
-from medrl.training.click_interactions import ClickEncoding, PartialDiceCELoss, batch_hints, keep_clicked, network_input
+from medrl.models.click_net import ClickEncoding, batch_hints, keep_clicked, network_input
+from medrl.training.click_interactions import PartialDiceCELoss
 from medrl.training.click_network import KNOWN_KEY, ClickNetworkModule, batch_target
 from tests.agents.synthetic_volumes import synthetic_batch
 from tests.evaluation.conftest import one_torch_thread

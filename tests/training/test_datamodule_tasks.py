@@ -86,7 +86,8 @@ def test_label_tasks_refuse_a_fixed_foreground(tmp_path):
 def test_a_multiclass_segmenter_learns_its_classes(tmp_path):
     import pytorch_lightning as pl
 
-    from medrl.training.segmenter import SegmenterModule, segment_labels
+    from medrl.models.segmenter_net import segment_labels
+    from medrl.training.segmenter import SegmenterModule
 
     dataset = write_multilabel_dataset(tmp_path / "brains", n_cases=2)
     classes = [[2], [5]]

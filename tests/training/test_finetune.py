@@ -10,7 +10,7 @@ import yaml
 from medrl.cli import main
 from medrl.feedback.store import file_sha256
 from medrl.inference.refiner import Refiner
-from medrl.training.bundle import read_checkpoint
+from medrl.models.checkpoint import read_checkpoint
 from medrl.training.finetune import run_folder
 from tests.inference.checkpoints import untrained_checkpoint
 from tests.training.review_store import review_store

@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-from medrl.training.bundle import read_checkpoint
+from medrl.models.checkpoint import read_checkpoint
 from tests.training.cli_run import REPO, TINY, checkpoint_step, environment, fit_command, run_fit
 
 CHECKPOINTS = "medrl_runs/demo/checkpoints"

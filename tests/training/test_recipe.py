@@ -13,7 +13,7 @@ import numpy as np
 
 from medrl.data.mni152 import load_mni152_case
 from medrl.data.writers import write_mask, write_volume
-from medrl.training.bundle import read_checkpoint
+from medrl.models.checkpoint import read_checkpoint
 from medrl.training.refiner import RefinerModule
 from tests.training.cli_run import REPO, environment
 

@@ -13,7 +13,7 @@ from typing import Sequence
 import torch
 
 from medrl.env.environment import EnvConfig, RefinementEnv
-from medrl.training.region_maps import batch_regions
+from medrl.env.regions import batch_regions
 
 
 def start_episode(
