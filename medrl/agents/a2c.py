@@ -13,7 +13,7 @@ marked on a scan without label), the policy is held near the reference policy it
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 
@@ -127,8 +127,11 @@ def a2c_update(
     b: Rollout,
     config: A2CConfig,
     update: int,
-) -> dict[str, float]:
-    """One gradient step on the rollout's loss (warm start while ``update < warm_start_updates``).
+    backward: Callable[[torch.Tensor], None] | None = None,
+    clip_gradients: Callable[[float], None] | None = None,
+) -> LossTerms:
+    """One gradient step on the rollout's loss (warm start while ``update < warm_start_updates``): the loss,
+    its gradients, their clipping to ``config.max_grad_norm``, the optimizer's step.
 
     Args:
         policy: the network that produced the rollout (its ``reward_conv`` is used if present).
@@ -136,18 +139,21 @@ def a2c_update(
         b: the rollout, played with autograd on.
         config: the update's settings.
         update: 0-based index of this update (decides warm start or A2C).
+        backward: how to back-propagate the loss (default ``loss.backward()``; Lightning passes its
+            ``manual_backward``, which handles DDP and mixed precision).
+        clip_gradients: how to clip the gradients' global norm to a value (default
+            ``torch.nn.utils.clip_grad_norm_`` over ``policy.parameters()``; Lightning passes its own).
 
     Returns:
-        Floats for logging: the loss parts, and the mean Dice before the first and after the last
-        interaction.
+        The loss parts, detached.
     """
     terms = compute_loss(b, config, update < config.warm_start_updates, policy.reward_conv)
     optimizer.zero_grad(set_to_none=True)
-    terms.total.backward()
+    (backward or torch.Tensor.backward)(terms.total)
     if config.max_grad_norm is not None:
-        torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+        if clip_gradients is None:
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+        else:
+            clip_gradients(config.max_grad_norm)
     optimizer.step()
-    stats = {name: float(value.detach()) for name, value in terms._asdict().items()}
-    stats["dice_initial"] = float(b.dice_before[0].nanmean())
-    stats["dice_final"] = float(b.dice_after[-1].nanmean())
-    return stats
+    return LossTerms(*(value.detach() for value in terms))

@@ -8,8 +8,8 @@ Each training step, for a batch of patches (see :class:`medrl.training.datamodul
    reward's target is the label where known, overridden by a review's corrections (a reviewed scan
    without label earns rewards on its corrections alone, and the robot clicks on their errors); a
    clinician's verdict on a refinement adds the accept/reject reward on the voxels it changed;
-3. the loss (:func:`compute_loss`: behaviour cloning during the warm start, then A2C with a small
-   cloning term) and one optimizer step.
+3. one update (:func:`medrl.agents.a2c.a2c_update`, the function the tests train with): behaviour cloning
+   during the warm start, then A2C with a small cloning term, and one optimizer step.
 
 Validation plays the robot-user protocol on whole cases with greedy actions and logs the Dice after
 each interaction (``val/dice_0`` = initial mask ... ``val/dice_K``), and after the last one the
@@ -27,7 +27,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from medrl.agents.a2c import A2CConfig, compute_loss
+from medrl.agents.a2c import A2CConfig, a2c_update
 from medrl.agents.policy import PolicyValueNet
 from medrl.agents.rollout import rollout
 from medrl.agents.windowed import SlidingWindowPolicy
@@ -217,20 +217,14 @@ class RefinerModule(pl.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> None:
         image = batch["image"].as_tensor()
         initial = self.initial_masks(image, batch["initial"].as_tensor(), self.hparams.segmenter_fraction, batch.get("from_review"))
-        env = self.make_env(batch, initial)
-        warm_start = self.global_step < self.a2c_config.warm_start_updates
-        b = rollout(env, self.policy, self.hparams.interactions, self.hparams.steps,
+        b = rollout(self.make_env(batch, initial), self.policy, self.hparams.interactions, self.hparams.steps,
                     record_oracle=self.a2c_config.warm_start_updates > 0 or self.a2c_config.cloning_weight > 0,
                     reference=self.reference, initial_steps=self.hparams.initial_steps,
                     trained_steps=self.a2c_config.trained_steps)
-        terms = compute_loss(b, self.a2c_config, warm_start, self.policy.reward_conv)
-
         optimizer = self.optimizers()
-        optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(terms.total)
-        if self.a2c_config.max_grad_norm is not None:
-            self.clip_gradients(optimizer, gradient_clip_val=self.a2c_config.max_grad_norm, gradient_clip_algorithm="norm")
-        optimizer.step()
+        terms = a2c_update(self.policy, optimizer, b, self.a2c_config, self.global_step, backward=self.manual_backward,
+                           clip_gradients=lambda norm: self.clip_gradients(optimizer, gradient_clip_val=norm,
+                                                                           gradient_clip_algorithm="norm"))
         self._log_training(terms, b, image.shape[0])
 
     def _log_training(self, terms, b, batch_size: int) -> None:

@@ -82,8 +82,8 @@ def test_update_changes_the_policy(tiny_batch, region_agents):
     optimizer = torch.optim.Adam(policy.parameters(), lr=1e-2)
     before = [p.detach().clone() for p in policy.parameters()]
     b = rollout(reset_env(tiny_batch, region_agents), policy, interactions=1, steps=2)
-    stats = a2c_update(policy, optimizer, b, A2CConfig(max_grad_norm=1.0), update=0)
-    assert {"total", "policy", "value", "entropy", "cloning", "dice_initial", "dice_final"} <= stats.keys()
+    terms = a2c_update(policy, optimizer, b, A2CConfig(max_grad_norm=1.0), update=0)
+    assert all(torch.isfinite(value) and not value.requires_grad for value in terms) and terms.cloning > 0
     changed = [not torch.equal(p0, p1) for p0, p1 in zip(before, policy.parameters())]
     assert sum(changed) >= len(changed) - 1
     reward_conv_changed = not torch.equal(before[-1], policy.reward_conv.conv.weight)
