@@ -1,7 +1,7 @@
 """DDP on a CPU: training steps with 2 processes vs 1, and validation metrics synced across ranks.
 
 Both runs use the whole machine: one process with 2 torch threads, or two DDP processes (gloo) with one
-thread each. ``medrl fit --config configs/demo.yaml`` (per-voxel agents on the built-in data, patches of
+thread each. ``medrl fit --config medrl/configs/demo.yaml`` (per-voxel agents on the built-in data, patches of
 32³, batch 2 per process) runs twice per setting, for ``--short`` and ``--long`` steps; the time per
 step is the difference over the extra steps, so start-up (imports, data caching, process launch) drops
 out. A DDP step trains on twice the patches (each rank its own batch), so samples per second are shown
@@ -44,14 +44,14 @@ def run(command: list[str], cwd: Path, threads: int) -> float:
 
 
 def fit(cwd: Path, n: int, steps: int) -> float:
-    return run(["fit", "--config", str(REPO / "configs" / "demo.yaml"), *SMALL, *processes(n), f"--trainer.max_steps={steps}",
+    return run(["fit", "--config", str(REPO / "medrl" / "configs" / "demo.yaml"), *SMALL, *processes(n), f"--trainer.max_steps={steps}",
                 f"--trainer.default_root_dir={cwd / f'run{n}_{steps}'}"], cwd, threads=2 // n)
 
 
 def validation_dice(cwd: Path, n: int, checkpoint: Path) -> dict[str, float]:
     """The val/dice_k metrics ``medrl validate`` logs with ``n`` processes."""
     log_dir = cwd / f"validate{n}"
-    run(["validate", "--config", str(REPO / "configs" / "demo.yaml"), *SMALL, *processes(n), f"--ckpt_path={checkpoint}",
+    run(["validate", "--config", str(REPO / "medrl" / "configs" / "demo.yaml"), *SMALL, *processes(n), f"--ckpt_path={checkpoint}",
          f"--trainer.logger.init_args.save_dir={log_dir}"], cwd, threads=2 // n)
     rows = list(csv.DictReader(next(log_dir.rglob("metrics.csv")).open(encoding="utf-8")))
     return {key: float(value) for row in rows for key, value in row.items() if key.startswith("val/dice_") and value}
@@ -72,7 +72,7 @@ def main() -> None:
         checkpoint = cwd / "medrl_runs" / "demo" / "checkpoints" / "last.ckpt"
         synced = {n: validation_dice(cwd, n, checkpoint) for n in (1, 2)}
 
-    print(f"medrl fit, configs/demo.yaml agents, 32³ patches, batch 2 per process; {args.long - args.short} steps timed")
+    print(f"medrl fit, medrl/configs/demo.yaml agents, 32³ patches, batch 2 per process; {args.long - args.short} steps timed")
     print(f"{'processes':>10}  {'threads each':>12}  {'s / step':>9}  {'patches / s':>11}")
     for n, seconds in per_step.items():
         print(f"{n:>10}  {2 // n:>12}  {seconds:>9.3f}  {2 * n / seconds:>11.1f}")

@@ -50,9 +50,8 @@ def _add_inspect(subparsers) -> None:
 def _demo(args: argparse.Namespace) -> int:
     from medrl.demo import DemoSettings, run_demo
 
-    chosen = {name: getattr(args, name) for name in ("segmenter_steps", "refiner_steps", "warm_start_steps", "seed")}
+    chosen = {name: getattr(args, name) for name in ("segmenter_steps", "refiner_steps", "warm_start_steps", "max_minutes", "seed")}
     settings = DemoSettings(**{name: value for name, value in chosen.items() if value is not None})
-    settings.warm_start_steps = min(settings.warm_start_steps, settings.refiner_steps)
     run_demo(args.output, settings)
     return 0
 
@@ -67,8 +66,11 @@ def _add_demo(subparsers) -> None:
     )
     parser.add_argument("--output", default="medrl_demo", help="output folder (default: %(default)s)")
     parser.add_argument("--segmenter-steps", type=int, help="segmenter optimizer steps (default 300)")
-    parser.add_argument("--refiner-steps", type=int, help="agents' optimizer steps (default 700)")
-    parser.add_argument("--warm-start-steps", type=int, help="behaviour-cloning steps before A2C (default 200)")
+    parser.add_argument("--refiner-steps", type=int, help="agents' optimizer steps (default: medrl/configs/demo.yaml's, 700)")
+    parser.add_argument("--warm-start-steps", type=int,
+                        help="behaviour-cloning steps before A2C (default: medrl/configs/demo.yaml's, 200)")
+    parser.add_argument("--max-minutes", type=float, help="cap each training stage's wall time (default: none; with a cap "
+                        "a busy machine trains fewer steps, and the demo prints how many each stage ran)")
     parser.add_argument("--seed", type=int, help="seed of data, training and evaluation (default 0)")
     parser.set_defaults(handler=_demo)
 

@@ -2,7 +2,8 @@
 
 1. writes the synthetic CT-like dataset (three orientations, anisotropic spacing) and the MNI152
    real-MRI case (nilearn's template and its white-matter map) into ``OUTPUT/data``;
-2. trains the initial segmenter (Dice + CE) and then the refinement agents (warm start, then A2C);
+2. trains the initial segmenter (Dice + CE) and then the refinement agents (warm start, then A2C) by the
+   recipe ``medrl/configs/demo.yaml`` (also a ``medrl fit`` config), for the configured number of steps;
 3. plays the robot-user protocol (5 interactions) on held-out cases: each synthetic test case twice,
    from the segmenter's mask and from a seeded perturbation of its label (a worse start, as from a
    weaker model), the MNI152 case from a seeded perturbation of its white-matter mask (the segmenter
@@ -37,80 +38,105 @@ from medrl.training.datamodule import MedrlDataModule
 from medrl.training.refiner import RefinerModule
 from medrl.training.segmenter import SegmenterModule
 
+DEMO_RECIPE = Path(__file__).parent / "configs" / "demo.yaml"
+"""The agents' recipe of the demo, also a ``medrl fit`` config (``medrl fit --config medrl/configs/demo.yaml``)."""
+
+
+def demo_recipe(path: Path = DEMO_RECIPE) -> dict:
+    """The demo's LightningCLI config as a dict (``model.init_args`` of the agents, ``data``, ``trainer``)."""
+    import yaml
+
+    return yaml.safe_load(path.read_text(encoding="ascii"))
+
 
 @dataclass
 class DemoSettings:
-    """Budget and sizes of the demo (defaults: about 5-8 minutes on 2 CPU cores).
+    """Budget and sizes of the demo (defaults: about 5-8 minutes on 2 CPU cores); ``None`` takes the recipe's
+    (:data:`DEMO_RECIPE`).
 
     Attributes:
         segmenter_steps: optimizer steps of the segmenter.
-        refiner_steps: optimizer steps of the agents (the first ``warm_start_steps`` clone the oracle).
-        warm_start_steps: behaviour-cloning steps before A2C takes over.
+        refiner_steps: optimizer steps of the agents (``None``: the recipe's ``trainer.max_steps``).
+        warm_start_steps: behaviour-cloning steps before A2C takes over (``None``: the recipe's
+            ``a2c.warm_start_updates``), at most ``refiner_steps``.
         interactions: robot-clinician interactions in evaluation.
-        train_interactions: interactions per training episode.
         cases: (train, validation, test) synthetic cases.
-        patch_size: training patch edge in voxels.
-        batch_size: patches per step.
-        channels: UNet channels of both networks.
-        max_minutes: hard cap on each training stage's wall time.
+        channels: UNet channels of both networks (``None``: the recipe's ``policy_channels``).
+        max_minutes: optional cap on each training stage's wall time (``None``: none). With a cap a loaded
+            machine trains fewer steps and prints other numbers; the demo prints the steps each stage ran.
         seed: seed of data, training and evaluation.
     """
 
     segmenter_steps: int = 300
-    refiner_steps: int = 700
-    warm_start_steps: int = 200
+    refiner_steps: int | None = None
+    warm_start_steps: int | None = None
     interactions: int = 5
-    train_interactions: int = 3
     cases: tuple[int, int, int] = (16, 2, 6)
-    patch_size: int = 32
-    batch_size: int = 4
-    channels: tuple[int, ...] = (8, 16, 32, 64)
-    max_minutes: float = 4.0
+    channels: tuple[int, ...] | None = None
+    max_minutes: float | None = None
     seed: int = 0
+
+    def agents_arguments(self, recipe: dict) -> dict:
+        """The RefinerModule's arguments: the recipe's ``model.init_args`` with this demo's overrides."""
+        arguments = dict(recipe["model"]["init_args"])
+        arguments["a2c"] = dict(arguments.get("a2c") or {})
+        steps = self.agent_steps(recipe)
+        warm = arguments["a2c"].get("warm_start_updates", 0) if self.warm_start_steps is None else self.warm_start_steps
+        arguments["a2c"]["warm_start_updates"] = min(warm, steps)
+        if self.channels is not None:
+            arguments.update(policy_channels=tuple(self.channels), policy_strides=(2,) * (len(self.channels) - 1))
+        return arguments
+
+    def agent_steps(self, recipe: dict) -> int:
+        """Optimizer steps of the agents."""
+        return int(recipe["trainer"]["max_steps"] if self.refiner_steps is None else self.refiner_steps)
 
 
 def _trainer(steps: int, settings: DemoSettings, root: Path) -> pl.Trainer:
+    cap = None if settings.max_minutes is None else {"minutes": settings.max_minutes}
     return pl.Trainer(
-        max_steps=steps, max_time={"minutes": settings.max_minutes}, accelerator="auto", devices=1,
+        max_steps=steps, max_time=cap, accelerator="auto", devices=1,
         logger=pl.loggers.CSVLogger(root), default_root_dir=root, enable_checkpointing=False,
         num_sanity_val_steps=0, limit_val_batches=0, log_every_n_steps=10, enable_model_summary=False,
     )
 
 
-def _save(trainer: pl.Trainer, path: Path) -> Path:
+def _fit(module: pl.LightningModule, data: MedrlDataModule, steps: int, settings: DemoSettings, root: Path, path: Path,
+         stage: str) -> tuple[Path, int]:
+    """Train ``module`` for ``steps`` (fewer only under ``settings.max_minutes``), save it, say how many ran."""
+    trainer = _trainer(steps, settings, root)
+    clock = time.perf_counter()
+    trainer.fit(module, data)
+    print(f"      {stage}: {trainer.global_step} of {steps} steps in {(time.perf_counter() - clock) / 60:.1f} min")
     with atomic_path(path) as tmp:
         trainer.save_checkpoint(tmp)
-    return path
+    return path, trainer.global_step
 
 
-def train(output: Path, settings: DemoSettings) -> Path:
-    """Train segmenter then agents on the demo data; return the agents' checkpoint (holding both)."""
+def train(output: Path, settings: DemoSettings, recipe: dict | None = None) -> tuple[Path, dict]:
+    """Train segmenter then agents on the demo data; return the agents' checkpoint (holding both) and the
+    steps each stage ran (``{"segmenter": n, "agents": n}``)."""
+    recipe = recipe or demo_recipe()
+    agents_arguments = settings.agents_arguments(recipe)
+    patch_size = tuple(recipe["data"]["patch_size"])
     if not (output / "data" / "dataset.json").is_file():
         train_cases, val_cases, test_cases = settings.cases
         write_synthetic_dataset(output / "data", train_cases, val_cases, test_cases, seed=settings.seed, include_mni152=True)
-    data = MedrlDataModule(
-        str(output / "data"), patch_size=(settings.patch_size,) * 3, patches_per_case=1, batch_size=settings.batch_size,
-        seed=settings.seed,
-    )
+    data = MedrlDataModule(str(output / "data"), patch_size=patch_size, patches_per_case=recipe["data"]["patches_per_case"],
+                           batch_size=recipe["data"]["batch_size"], intensity=recipe["data"]["intensity"], seed=settings.seed)
     pl.seed_everything(settings.seed, workers=True)
     print(f"[1/3] training the segmenter ({settings.segmenter_steps} steps)")
-    segmenter = SegmenterModule(channels=settings.channels, strides=(2,) * (len(settings.channels) - 1),
-                                roi_size=(settings.patch_size,) * 3)
-    trainer = _trainer(settings.segmenter_steps, settings, output / "logs" / "segmenter")
-    trainer.fit(segmenter, data)
-    segmenter_ckpt = _save(trainer, output / "segmenter.ckpt")
+    channels = tuple(agents_arguments["policy_channels"])
+    segmenter = SegmenterModule(channels=channels, strides=(2,) * (len(channels) - 1), roi_size=patch_size)
+    segmenter_ckpt, segmenter_steps = _fit(segmenter, data, settings.segmenter_steps, settings, output / "logs" / "segmenter",
+                                           output / "segmenter.ckpt", "segmenter")
 
-    print(f"[2/3] training the refinement agents ({settings.refiner_steps} steps, "
-          f"{settings.warm_start_steps} of them warm start)")
-    agents = RefinerModule(
-        segmenter_checkpoint=str(segmenter_ckpt), segmenter_fraction=0.5, interactions=settings.train_interactions,
-        policy_channels=settings.channels, policy_strides=(2,) * (len(settings.channels) - 1), lr=3e-3,
-        roi_size=(settings.patch_size,) * 3,
-        a2c={"warm_start_updates": settings.warm_start_steps, "cloning_weight": 0.1, "max_grad_norm": 1.0},
-    )
-    trainer = _trainer(settings.refiner_steps, settings, output / "logs" / "agents")
-    trainer.fit(agents, data)
-    return _save(trainer, output / "medrl_demo.ckpt")
+    steps = settings.agent_steps(recipe)
+    print(f"[2/3] training the refinement agents ({steps} steps, {agents_arguments['a2c']['warm_start_updates']} of them "
+          f"warm start; recipe {DEMO_RECIPE.name})")
+    agents = RefinerModule(**{**agents_arguments, "segmenter_checkpoint": str(segmenter_ckpt), "segmenter_fraction": 0.5})
+    checkpoint, agent_steps = _fit(agents, data, steps, settings, output / "logs" / "agents", output / "medrl_demo.ckpt", "agents")
+    return checkpoint, {"segmenter": segmenter_steps, "agents": agent_steps}
 
 
 def _evaluate_case(refiner: Refiner, case: dict, start: str, settings: DemoSettings, index: int, examples: Path) -> dict:
@@ -203,12 +229,13 @@ def run_demo(output: str | Path, settings: DemoSettings | None = None) -> dict:
     output.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     start = time.perf_counter()
-    checkpoint = train(output, settings)
+    checkpoint, steps = train(output, settings)
     rows = evaluate(checkpoint, output, settings)
     minutes = (time.perf_counter() - start) / 60
     print()
     print(format_table(rows, settings.interactions))
-    results = {"minutes": round(minutes, 2), "settings": {k: v for k, v in vars(settings).items()}, "cases": rows}
+    results = {"minutes": round(minutes, 2), "settings": {k: v for k, v in vars(settings).items()}, "steps": steps,
+               "cases": rows}
     write_text_atomically(output / "results.json", json.dumps(results, indent=2))
     plot(rows, output / "dice_vs_clicks.png")
     print(f"\nfinished in {minutes:.1f} min: checkpoint {checkpoint}, plot {output / 'dice_vs_clicks.png'}, "

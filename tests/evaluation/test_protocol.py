@@ -31,12 +31,13 @@ def test_demo_help_states_the_real_defaults(capsys):
     import pytest
 
     from medrl.cli import main
-    from medrl.demo import DemoSettings
+    from medrl.demo import DemoSettings, demo_recipe
 
     with pytest.raises(SystemExit):
         main(["demo", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    defaults = DemoSettings()
-    for phrase in (f"(default {defaults.segmenter_steps})", f"(default {defaults.refiner_steps})",
-                   f"(default {defaults.warm_start_steps})", f"(default {defaults.seed})"):
+    defaults, recipe = DemoSettings(), demo_recipe()
+    warm = defaults.agents_arguments(recipe)["a2c"]["warm_start_updates"]
+    for phrase in (f"(default {defaults.segmenter_steps})", f"(default: medrl/configs/demo.yaml's, {defaults.agent_steps(recipe)})",
+                   f"(default: medrl/configs/demo.yaml's, {warm})", f"(default {defaults.seed})"):
         assert phrase in text

@@ -24,8 +24,8 @@ def tiny_demo(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tiny_demo")
     settings = DemoSettings(segmenter_steps=3, refiner_steps=3, warm_start_steps=2, cases=(4, 1, 2), channels=(4, 8, 16),
                             max_minutes=TINY_DEMO_MINUTES)
-    checkpoint = train(folder, settings)
-    assert checkpoint == folder / "medrl_demo.ckpt" and (folder / "data" / "dataset.json").is_file()
+    checkpoint, steps = train(folder, settings)
+    assert steps == {"segmenter": 3, "agents": 3} and checkpoint == folder / "medrl_demo.ckpt" and (folder / "data" / "dataset.json").is_file()
     return folder
 
 

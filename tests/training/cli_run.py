@@ -1,4 +1,4 @@
-"""Run ``medrl fit`` with configs/demo.yaml shrunk to seconds, in a subprocess, in a scratch folder."""
+"""Run ``medrl fit`` with medrl/configs/demo.yaml shrunk to seconds, in a subprocess, in a scratch folder."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ TINY = [
 
 
 def fit_command(*overrides: str) -> list[str]:
-    return [sys.executable, "-m", "medrl.cli", "fit", "--config", str(REPO / "configs" / "demo.yaml"), *TINY, *overrides]
+    return [sys.executable, "-m", "medrl.cli", "fit", "--config", str(REPO / "medrl" / "configs" / "demo.yaml"), *TINY, *overrides]
 
 
 def environment() -> dict:

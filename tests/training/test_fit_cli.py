@@ -33,7 +33,7 @@ def test_fit_writes_a_checkpoint_that_inference_can_load(tmp_path):
     assert (tmp_path / "medrl_runs" / "demo_data" / "dataset.json").is_file()  # demo data made on first use
 
     # validate from the checkpoint file: LightningCLI rebuilds the module from the checkpoint's settings
-    validate = [sys.executable, "-m", "medrl.cli", "validate", "--config", str(REPO / "configs" / "demo.yaml"), *TINY,
+    validate = [sys.executable, "-m", "medrl.cli", "validate", "--config", str(REPO / "medrl" / "configs" / "demo.yaml"), *TINY,
                 f"--ckpt_path={tmp_path / CHECKPOINTS / 'last.ckpt'}"]
     result = subprocess.run(validate, cwd=tmp_path, env=environment(), capture_output=True, encoding="utf-8", errors="replace")
     assert result.returncode == 0, result.stderr[-3000:]

@@ -96,6 +96,6 @@ def test_a_few_steps_of_the_recipe_on_a_real_crop_then_predict_with_clicks(tmp_p
 def test_every_config_reads_in_any_locale():
     """LightningCLI (jsonargparse) reads config files in the locale's encoding: on a machine with LANG=C a
     non-ASCII character in a config stops ``medrl fit`` before it starts."""
-    for config in sorted((REPO / "configs").glob("*.yaml")):
+    for config in sorted([*(REPO / "configs").glob("*.yaml"), *(REPO / "medrl" / "configs").glob("*.yaml")]):
         text = config.read_bytes()
         assert text.isascii(), f"{config.name}: non-ASCII byte at {next(i for i, b in enumerate(text) if b > 127)}"
