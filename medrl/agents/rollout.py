@@ -169,3 +169,21 @@ def rollout(
         dice_after=torch.stack(dice_after),
         volume_shape=env.agents.spatial_shape if isinstance(env.agents, VoxelAgents) else None,
     )
+
+
+@torch.no_grad()
+def act_greedily(env: RefinementEnv, policy: PolicyValueNet, steps: int) -> torch.Tensor:
+    """``steps`` steps of every agent taking its most likely action (validation, evaluation, inference).
+
+    Args:
+        env: a reset environment (after this interaction's clicks).
+        policy: the shared policy, or a :class:`~medrl.agents.windowed.SlidingWindowPolicy` over it.
+        steps: S >= 0.
+
+    Returns:
+        (B, 1, D, H, W) float32 the environment's probabilities afterwards.
+    """
+    for _ in range(steps):
+        logit_map, _ = policy(env.state())
+        env.step(env.agents.pool(logit_map).max(dim=1).indices)  # max is faster than argmax on CPU
+    return env.p

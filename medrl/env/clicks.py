@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from medrl.errors import MedrlInputError
+
 _CONNECTIVITY_26 = np.ones((3, 3, 3), dtype=bool)
 HINT_REACH_SIGMAS = 4.0
 """A click's hint counts as 0 beyond this many σ (exp(−8) < 4e-4): what it can influence, and how far geodesic
@@ -96,6 +98,29 @@ def robot_clicks(
     """
     return [click for click, _ in robot_strokes(pred, target, spacing, k, 0.0, valid, rng)]
 
+
+
+def robot_round(masks: torch.Tensor, targets: torch.Tensor, spacings: Sequence[Sequence[float]], k: int = 1,
+                known: torch.Tensor | None = None, rng: np.random.Generator | int | None = None) -> list[list[Click]]:
+    """The robot clinician's clicks of one interaction on each of B volumes (:func:`robot_clicks` per volume).
+
+    Args:
+        masks: (B, 1, D, H, W) current masks (bool or {0, 1}).
+        targets: (B, 1, D, H, W) truth {0, 1} (a float truth counts as foreground from 0.5).
+        spacings: B voxel sizes in mm.
+        k: clicks per volume (one per error component, largest first).
+        known: optional (B, 1, D, H, W) bool, where the truth is known (``None``: everywhere).
+        rng: the tie-breaking generator, shared by the volumes in order.
+
+    Returns:
+        B lists of clicks (a volume without a known error gets none).
+    """
+    if len(spacings) != masks.shape[0]:
+        raise MedrlInputError("spacings", f"{len(spacings)} voxel sizes for {masks.shape[0]} volumes")
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(0 if rng is None else rng)
+    pred, truth = masks[:, 0].bool().cpu().numpy(), (targets[:, 0] >= 0.5).cpu().numpy()
+    valid = None if known is None else known[:, 0].bool().cpu().numpy()
+    return [robot_clicks(pred[b], truth[b], spacings[b], k, None if valid is None else valid[b], rng) for b in range(len(pred))]
 
 def robot_strokes(
     pred: np.ndarray,

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from monai.metrics import compute_dice
 
 from medrl.env.actions import DEFAULT_DELTAS, ActionSet
-from medrl.env.clicks import HINT_REACH_SIGMAS, Click, click_ball, robot_clicks, squared_distance_mm
+from medrl.env.clicks import HINT_REACH_SIGMAS, Click, click_ball, robot_round, squared_distance_mm
 from medrl.env.feedback import reward_target, split_corrections
 from medrl.env.geodesic import geodesic_distance_mm
 from medrl.env.regions import RegionAgents, VoxelAgents
@@ -432,12 +432,7 @@ class RefinementEnv:
         """The robot clinician's clicks on the errors against the known target (none where only verdicts are known)."""
         if self.label is None and not self.clinician_mask.any() and self.verdict is None:
             raise MedrlInputError("label", "the robot clinician needs a label or corrections to click; pass clicks instead")
-        masks, targets = self.mask()[:, 0].cpu().numpy(), (self.target[:, 0] >= 0.5).cpu().numpy()
-        known = self.valid[:, 0].cpu().numpy()
-        return [
-            robot_clicks(masks[b], targets[b], self.spacing[b], self.config.clicks_per_interaction, known[b], self.rng)
-            for b in range(len(masks))
-        ]
+        return robot_round(self.mask(), self.target, self.spacing, self.config.clicks_per_interaction, self.valid, self.rng)
 
     def _refresh_target(self) -> None:
         """Recompute the reward's target, valid mask and weight after the clinician's labels changed."""

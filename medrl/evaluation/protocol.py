@@ -1,11 +1,11 @@
-"""The robot-user protocol: K interactions of the simulated clinician, a method acting after each.
+"""The robot-user protocol of :mod:`medrl.env.protocol`, measured: a method's masks after each interaction.
 
 :func:`play_robot_protocol` (``medrl evaluate``) plays it for any :class:`~medrl.evaluation.methods.Method`
 and measures Dice, HD95 and NSD on the working grid after every interaction; the robot clinician is
 DESIGN.md's (clicks at the deepest voxel, EDT in mm, of the largest 26-connected error components of
 the method's current mask, :func:`medrl.env.clicks.robot_clicks`), seeded so every method of a case
 meets the same tie-breaking. :func:`robot_user_protocol` is the demo's shorter form: medrl's agents
-acting on the whole volume in one environment, Dice only.
+acting on the whole volume in one environment, Dice only. Both play :func:`medrl.env.protocol.play_protocol`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from medrl.env.clicks import Click, robot_clicks
+from medrl.env.clicks import Click
 from medrl.env.mask_metrics import DEFAULT_NSD_TOLERANCE_MM, mask_metrics
+from medrl.env.protocol import play_protocol
 from medrl.env.state import to_mask
 from medrl.evaluation.cases import EvaluationCase
 
@@ -49,11 +50,14 @@ def robot_user_protocol(refiner, data: dict, initial: torch.Tensor, interactions
         seed: seed of the robot clinician's tie-breaking.
     """
     env = refiner.new_env(data, initial, with_label=True, seed=seed)
-    dice = [float(env.dice()[0])]
-    for _ in range(interactions):
-        env.add_clicks()
-        refiner.act(env)
-        dice.append(float(env.dice()[0]))
+    dice = []
+
+    def interact(p: torch.Tensor, clicks: list) -> torch.Tensor:
+        env.add_clicks(clicks)
+        return refiner.act(env)
+
+    play_protocol(env.p, env.label.clone(), env.spacing, interactions, interact, env.config.clicks_per_interaction, seed,
+                  record=lambda k, p, clicks: dice.append(float(env.dice()[0])))
     return ProtocolResult(np.asarray(dice), env.p.detach().cpu(), sum(len(c) for c in env.clicks))
 
 
@@ -119,19 +123,25 @@ def play_robot_protocol(method, case: EvaluationCase, initial: torch.Tensor, int
     Returns:
         K + 1 records, interaction 0 (the method's start) first.
     """
-    rng = np.random.default_rng(seed)
     clock = time.perf_counter()
     probability = _checked(method, method.start(case, initial), case)
-    records = [_record(0, 0, (), probability, case, nsd_tolerance_mm, time.perf_counter() - clock)]
+    truth = torch.as_tensor(case.label)[None, None]
+    records: list[InteractionRecord] = []
     clicks: list[Click] = []
-    for k in range(1, interactions + 1):
-        new = robot_clicks(to_mask(probability).numpy(), case.label, case.spacing, clicks_per_interaction, rng=rng)
+
+    def interact(p: torch.Tensor, new: list[list[Click]]) -> torch.Tensor:
+        nonlocal clock
         clock = time.perf_counter()
-        if new:
-            probability = _checked(method, method.interact(case, probability, tuple(clicks), tuple(new)), case)
-        seconds = time.perf_counter() - clock
-        clicks.extend(new)
-        records.append(_record(k, len(clicks), new, probability, case, nsd_tolerance_mm, seconds))
+        answer = _checked(method, method.interact(case, p[0, 0], tuple(clicks), tuple(new[0])), case)
+        return answer[None, None]
+
+    def record(k: int, p: torch.Tensor, new: list[list[Click]]) -> None:
+        clicks.extend(new[0])
+        seconds = time.perf_counter() - clock if k == 0 or new[0] else 0.0
+        records.append(_record(k, len(clicks), new[0], p[0, 0], case, nsd_tolerance_mm, seconds))
+
+    play_protocol(probability[None, None], truth, [case.spacing], interactions, interact, clicks_per_interaction, seed,
+                  record=record)
     return records
 
 

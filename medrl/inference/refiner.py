@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from medrl.agents.policy import PolicyValueNet
+from medrl.agents.rollout import act_greedily
 from medrl.agents.windowed import SlidingWindowPolicy
 from medrl.data.geometry import voxel_spacing
 from medrl.data.label_transforms import SelectForegroundd
@@ -250,11 +251,7 @@ class Refiner:
         """Let the agents take ``steps`` greedy steps (default: the checkpoint's S); returns p (1, 1, ...)."""
         if self.policy is None:
             raise MedrlInputError("checkpoint", "this checkpoint has no refinement policy")
-        for _ in range(self.steps if steps is None else steps):
-            logit_map, _ = self.policy(env.state())
-            actions = env.agents.pool(logit_map).max(dim=1).indices  # max is faster than argmax on CPU
-            env.step(actions)
-        return env.p
+        return act_greedily(env, self.policy, self.steps if steps is None else steps)
 
     def refine(self, image, initial: torch.Tensor, clicks: Sequence[Click] = (), steps: int | None = None,
                previous_clicks: Sequence[Click] = (), resume: bool = False,

@@ -8,19 +8,15 @@ unknown changes nothing, so sparse labels train through their known voxels only 
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from monai.losses import MaskedDiceLoss
 from monai.metrics import compute_dice
 from torch import nn
 
-from medrl.env.clicks import Click, robot_clicks
 from medrl.env.feedback import reward_target, split_corrections
-from medrl.env.state import to_mask
-from medrl.errors import MedrlInputError
 
 
 # ------------------------------------------------------------------------------------------ loss
@@ -100,26 +96,3 @@ def known_dice(mask: torch.Tensor, target: torch.Tensor, known: torch.Tensor | N
     dice = compute_dice((mask & known).float(), (target > 0.5).float() * known, include_background=True,
                         ignore_empty=False)[:, 0]
     return dice.masked_fill(~known.flatten(1).any(1), float("nan"))
-
-
-# ------------------------------------------------------------------------------------- clicks
-def robot_round(p: torch.Tensor, target: torch.Tensor, known: torch.Tensor | None, spacings: Sequence[Sequence[float]],
-                clicks_per_interaction: int, rng: np.random.Generator) -> list[list[Click]]:
-    """The robot clinician's clicks of one interaction, for each of B volumes.
-
-    Args:
-        p: (B, 1, X, Y, Z) float32 current probabilities (the mask is p ≥ 0.5).
-        target: (B, 1, X, Y, Z) {0, 1} truth; ``known``: where it is known (``None``: everywhere).
-        spacings: B voxel sizes in mm.
-        clicks_per_interaction: clicks per volume (one per error component, largest first).
-        rng: the robot's tie-breaking generator.
-
-    Returns:
-        B lists of clicks (a volume without a known error gets none).
-    """
-    if len(spacings) != p.shape[0]:
-        raise MedrlInputError("spacings", f"{len(spacings)} voxel sizes for {p.shape[0]} volumes")
-    masks, targets = to_mask(p)[:, 0].cpu().numpy(), (target[:, 0] > 0.5).cpu().numpy()
-    valid = None if known is None else known[:, 0].cpu().numpy()
-    return [robot_clicks(masks[b], targets[b], spacings[b], clicks_per_interaction,
-                         None if valid is None else valid[b], rng) for b in range(len(masks))]

@@ -33,12 +33,14 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from medrl.env.clicks import robot_round
+from medrl.env.protocol import play_protocol
 from medrl.env.state import MASK_THRESHOLD, to_mask
 from medrl.errors import MedrlInputError
 from medrl.models.checkpoint import Checkpoint
 from medrl.models.click_net import ClickEncoding, batch_hints, build_click_net, check_divisible, interact, network_input
 from medrl.models.segmenter_net import load_frozen_segmenter
-from medrl.training.click_interactions import LossTerms, PartialDiceCELoss, known_dice, robot_round, training_target
+from medrl.training.click_interactions import LossTerms, PartialDiceCELoss, known_dice, training_target
 from medrl.training.frozen_segmenter import with_segmenter_masks
 from medrl.training.refiner import batch_spacings, corrections_of, label_validity
 from medrl.training.validation_logs import case_seed, log_dice_curve
@@ -188,7 +190,7 @@ class ClickNetworkModule(pl.LightningModule):
     def _add_robot_clicks(self, clicks: list[list], p: torch.Tensor, target: torch.Tensor, known: torch.Tensor | None,
                           spacings: Sequence[Sequence[float]], rng: np.random.Generator) -> None:
         """Extend each volume's clicks by the robot clinician's clicks of one interaction on p's mask."""
-        new = robot_round(p, target, known, spacings, self.hparams.clicks_per_interaction, rng)
+        new = robot_round(to_mask(p), target, spacings, self.hparams.clicks_per_interaction, known, rng)
         for volume_clicks, volume_new in zip(clicks, new):
             volume_clicks.extend(volume_new)
 
@@ -209,7 +211,8 @@ class ClickNetworkModule(pl.LightningModule):
     # ---------------------------------------------------------------------------------- validation
     def robot_protocol(self, image: torch.Tensor, start: torch.Tensor, label: torch.Tensor,
                        spacings: Sequence[Sequence[float]], interactions: int, seed: int = 0) -> torch.Tensor:
-        """The robot-user protocol on whole volumes, in sliding windows of ``roi_size``.
+        """The robot-user protocol (:func:`medrl.env.protocol.play_protocol`) on whole volumes, in sliding windows
+        of ``roi_size``.
 
         Args:
             image: (B, 1, X, Y, Z) float32; start: (B, 1, X, Y, Z) starting masks {0, 1};
@@ -219,13 +222,15 @@ class ClickNetworkModule(pl.LightningModule):
         Returns:
             (K + 1, B) float32 Dice: the starting mask, then after each interaction.
         """
-        rng, h = np.random.default_rng(seed), self.hparams
-        p, clicks = start.float(), [[] for _ in range(image.shape[0])]
-        dice = [known_dice(to_mask(p), label)]
-        for _ in range(interactions):
-            self._add_robot_clicks(clicks, p, label, None, spacings, rng)
-            p = interact(self.net, image, p, clicks, spacings, self.encoding, h.roi_size, h.window_overlap)
-            dice.append(known_dice(to_mask(p), label))
+        h, clicks, dice = self.hparams, [[] for _ in range(image.shape[0])], []
+
+        def answer(p: torch.Tensor, new: list) -> torch.Tensor:
+            for volume_clicks, volume_new in zip(clicks, new):
+                volume_clicks.extend(volume_new)
+            return interact(self.net, image, p, clicks, spacings, self.encoding, h.roi_size, h.window_overlap)
+
+        play_protocol(start.float(), label, spacings, interactions, answer, h.clicks_per_interaction, seed,
+                      record=lambda k, p, new: dice.append(known_dice(to_mask(p), label)))
         return torch.stack(dice)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:

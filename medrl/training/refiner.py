@@ -29,11 +29,12 @@ import torch
 
 from medrl.agents.a2c import A2CConfig, a2c_update
 from medrl.agents.policy import PolicyValueNet
-from medrl.agents.rollout import rollout
+from medrl.agents.rollout import act_greedily, rollout
 from medrl.agents.windowed import SlidingWindowPolicy
 from medrl.data.geometry import voxel_spacing
 from medrl.env.environment import EnvConfig, RefinementEnv
 from medrl.env.episode import start_episode
+from medrl.env.protocol import play_protocol
 from medrl.env.state import soft_start
 from medrl.env.verdict_reward import signed_verdict_map
 from medrl.errors import MedrlInputError
@@ -240,14 +241,22 @@ class RefinerModule(pl.LightningModule):
 
     # ------------------------------------------------------------------------------ validation
     def robot_protocol(self, batch: dict, initial: torch.Tensor, interactions: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The robot-user protocol with greedy actions: ``(dice, masks)``, the (K + 1, B) Dice of the
-        initial mask and after each interaction, and the (B, 1, X, Y, Z) bool masks after the last."""
+        """The robot-user protocol (:func:`medrl.env.protocol.play_protocol`) with greedy actions: ``(dice, masks)``,
+        the (K + 1, B) Dice of the starting mask and after each interaction, and the (B, 1, X, Y, Z) bool masks after
+        the last."""
         env = self.make_env(batch, initial, seed=case_seed(batch), config=self.inference_env_config)
-        dice = [env.dice()]
         windowed = SlidingWindowPolicy(self.policy, self.hparams.roi_size)
-        with torch.no_grad():
-            b = rollout(env, windowed, interactions, self.hparams.steps, sample=False, record_oracle=False)
-        return torch.cat([torch.stack(dice), b.dice_after]), env.mask()
+        dice = []
+
+        def interact(p: torch.Tensor, clicks: list) -> torch.Tensor:
+            env.add_clicks(clicks)
+            return act_greedily(env, windowed, self.hparams.steps)
+
+        # the robot's truth: the reward's target (the label, overridden by a review's corrections), where it is known
+        play_protocol(env.p, env.target.clone(), env.spacing, interactions, interact,
+                      self.inference_env_config.clicks_per_interaction, seed=case_seed(batch), known=env.valid.clone(),
+                      record=lambda k, p, clicks: dice.append(env.dice()))
+        return torch.stack(dice), env.mask()
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         image = batch["image"].as_tensor()
