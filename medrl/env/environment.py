@@ -55,13 +55,12 @@ class EnvConfig:
             before the first click, every voxel keeps its value. 0 = agents act everywhere.
         act_one_way: with ``act_within_mm``, a positive click's zone may only raise probabilities and a
             negative click's only lower them.
-        act_within_depth_scale: > 0 (with ``act_within_mm``) sizes each click's zone by the error it sits in:
-            radius = min(``act_within_mm``, scale × depth), the depth being the click's distance in mm to the
-            nearest voxel that the current mask already gives the click's label (a positive click: the nearest
-            foreground voxel; a negative one: the nearest background voxel). A clinician clicks inside an
-            error, so a click on a thin false-positive rim beside a small structure gets a small zone and cannot
-            erase the structure, while a click far from the mask keeps the full ``act_within_mm``. 0 = every
-            click's zone is ``act_within_mm``.
+        act_within_depth_scale: (positive, negative) clicks' scale; > 0 (with ``act_within_mm``) sizes each click's
+            zone by the error it sits in: radius = min(``act_within_mm``, scale × depth), the depth being the click's
+            distance in mm to the nearest voxel that the current mask already gives the click's label (a positive
+            click: the nearest foreground voxel; a negative one: the nearest background voxel). A clinician clicks
+            inside an error, so a negative click on a thin false-positive rim beside a small structure gets a small
+            zone and cannot erase the structure. 0 = that sign's zone is ``act_within_mm``; one number = both signs.
     """
 
     deltas: tuple[float, ...] = DEFAULT_DELTAS
@@ -77,9 +76,11 @@ class EnvConfig:
     geodesic_weight: float = 0.0
     act_within_mm: float = 0.0
     act_one_way: bool = False
-    act_within_depth_scale: float = 0.0
+    act_within_depth_scale: float | tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self):
+        scale = self.act_within_depth_scale
+        self.act_within_depth_scale = (float(scale),) * 2 if isinstance(scale, (int, float)) else tuple(map(float, scale))
         if isinstance(self.reward, dict):  # as stored in checkpoints and configs
             self.reward = RewardConfig(**self.reward)
 
@@ -277,15 +278,16 @@ class RefinementEnv:
             clicks: this interaction's B lists of clicks.
             distance: their (B, 2, D, H, W) distances in mm from :meth:`_distance_to`.
         """
-        if self.config.act_within_depth_scale <= 0:
-            return distance <= self.config.act_within_mm
-        zone = torch.zeros_like(distance, dtype=torch.bool)
-        for b, volume_clicks in enumerate(clicks):
-            for click in volume_clicks:
-                radius = min(self.config.act_within_mm, self.config.act_within_depth_scale * self._click_depth_mm(b, click))
-                alone = [[click] if other == b else [] for other in range(len(clicks))]
-                channel = 0 if click.positive else 1
-                zone[b, channel] |= self._distance_to(alone)[b, channel] <= radius
+        zone = distance <= self.config.act_within_mm
+        for channel, scale in enumerate(self.config.act_within_depth_scale):  # [positive, negative]
+            if scale <= 0:
+                continue
+            zone[:, channel] = False
+            for b, volume_clicks in enumerate(clicks):
+                for click in (c for c in volume_clicks if bool(c.positive) == (channel == 0)):
+                    radius = min(self.config.act_within_mm, scale * self._click_depth_mm(b, click))
+                    alone = [[click] if other == b else [] for other in range(len(clicks))]
+                    zone[b, channel] |= self._distance_to(alone)[b, channel] <= radius
         return zone
 
     def _click_depth_mm(self, b: int, click: Click) -> float:

@@ -271,6 +271,14 @@ def test_depth_scaled_zone_is_sized_by_the_error_the_click_sits_in():
     env.step(torch.full((1, 15), PLUS_04))
     raised = (env.p > before)[0, 0, 0, 0].nonzero().flatten().tolist()
     assert raised == [10, 11, 12, 13, 14]  # min(4 mm, 1.5 × 10 mm) around 14
+    assert EnvConfig(act_within_depth_scale=[0, 1.5]).act_within_depth_scale == (0.0, 1.5)
+    negative_only = RefinementEnv(EnvConfig(act_within_mm=4.0, act_within_depth_scale=(0.0, 1.5), act_one_way=True))
+    negative_only.reset(image, soft_start(start.bool()), label=start)
+    negative_only.add_clicks([[Click((0, 0, 8), False), Click((0, 0, 14), True)]])  # negative: 3 mm, positive: 4 mm
+    negative_only.step(torch.full((1, 15), MINUS_04))
+    assert (negative_only.p < soft_start(start.bool()))[0, 0, 0, 0].nonzero().flatten().tolist() == [5, 6, 7, 8, 9, 10, 11]
+    negative_only.step(torch.full((1, 15), PLUS_04))
+    assert (negative_only.p[0, 0, 0, 0, 10:] > 0.25).all()  # the positive click's zone: 4 mm, not scaled
     fixed = RefinementEnv(EnvConfig(act_within_mm=4.0, act_one_way=True))
     fixed.reset(image, soft_start(start.bool()), label=start)
     fixed.add_clicks([[Click((0, 0, 8), False)]])
