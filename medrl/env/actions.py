@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from medrl.env.reward import DEFAULT_EPS, log_likelihood_map, weigh_reward
+from medrl.env.rewards.ce_gain import DEFAULT_EPS, log_likelihood_map, weigh_reward
 from medrl.errors import MedrlInputError
 
 DEFAULT_DELTAS: tuple[float, ...] = (-0.4, -0.2, -0.1, 0.0, 0.1, 0.2, 0.4)

@@ -2,7 +2,7 @@
 
 One episode: ``reset`` with images and initial probabilities; then K interactions, each
 ``add_clicks`` (the robot clinician, or given clicks) followed by S ``step``s of the agents. Clicked
-voxels become clinician labels that override the reward's target (see :mod:`medrl.env.feedback`).
+voxels become clinician labels that override the reward's target (see :mod:`medrl.env.rewards.target`).
 Per-voxel and per-region agents share this API: agent tensors are (B, N) with N = D·H·W voxels or
 R regions (see :mod:`medrl.env.regions`). Everything is batched tensor code on the images' device;
 the only Python loops run over the B volumes and their few clicks (robot clicks and distance
@@ -22,13 +22,13 @@ from monai.metrics import compute_dice
 
 from medrl.env.actions import DEFAULT_DELTAS, ActionSet
 from medrl.env.clicks import HINT_REACH_SIGMAS, Click, click_ball, robot_round, squared_distance_mm
-from medrl.env.feedback import reward_target, split_corrections
 from medrl.env.geodesic import geodesic_distance_mm
 from medrl.env.regions import RegionAgents, VoxelAgents
-from medrl.env.reward import DEFAULT_EPS, boundary_weight, log_likelihood_map
-from medrl.env.reward_mixture import RewardConfig, task_reward_map
+from medrl.env.rewards.ce_gain import DEFAULT_EPS, boundary_weight, log_likelihood_map
+from medrl.env.rewards.mixture import RewardConfig, step_reward
+from medrl.env.rewards.target import reward_target, split_corrections
+from medrl.env.rewards.verdict import verdict_gain
 from medrl.env.state import build_state, to_mask
-from medrl.env.verdict_reward import verdict_gain
 from medrl.errors import MedrlInputError
 
 
@@ -189,14 +189,14 @@ class RefinementEnv:
             seed: re-seed the robot clinician (default: continue its random stream).
             corrections: optional (B, 1, D, H, W) uint8 corrections a clinician made earlier
                 (0 untouched, 1 marked background, 2 marked foreground; see
-                :mod:`medrl.env.feedback`): they are clinician labels from the start, overriding
+                :mod:`medrl.env.rewards.target`): they are clinician labels from the start, overriding
                 ``label`` in the reward's target, but they are not applied to ``p0`` and give no
                 hints — the robot clinician clicks on them like on any known target, so the agents
                 learn to reproduce the corrections. A volume with no label and only corrections
                 trains from its corrections alone.
             verdict: optional (B, 1, D, H, W) float signed verdict map in [−1, 1] (see
-                :func:`medrl.env.verdict_reward.signed_verdict_map`): where non-zero, each step also
-                earns ``config.reward.verdict`` × :func:`~medrl.env.verdict_reward.verdict_gain`, not
+                :func:`medrl.env.rewards.verdict.signed_verdict_map`): where non-zero, each step also
+                earns ``config.reward.verdict`` × :func:`~medrl.env.rewards.verdict.verdict_gain`, not
                 multiplied by the target's weight, so a voxel with a verdict and no label earns it too;
                 a voxel a clinician marked keeps its mark's target instead. ``None``: no verdict.
 
@@ -358,25 +358,14 @@ class RefinementEnv:
         Returns:
             ``(state, reward_map)``: the next state (B, 4, D, H, W) float32 and the reward
             (B, 1, D, H, W) float32: the relative cross-entropy gain, plus the task rewards the config
-            asks for (:mod:`medrl.env.reward_mixture`), times the voxel weights (0 where the target is
+            asks for (:func:`medrl.env.rewards.mixture.step_reward`), times the voxel weights (0 where the target is
             unknown); plus the weighted verdict gain where a verdict map was given.
         """
         voxel_actions = self.agents.broadcast(actions.reshape(actions.shape[0], 1, -1))
         p_prev, self.p = self.p, self._within_zone(self.p, self.actions.apply(self.p, voxel_actions))
-        # relative_ce_gain(p, p_next, target, valid, eps, weight), reusing the cached log-likelihood
-        # of p (half the work); no masking needed, as the weight is 0 wherever the target is invalid
-        log_likelihood = log_likelihood_map(self.p, self.target, self.config.eps)
-        reward_map = log_likelihood - self._log_likelihood
-        self._log_likelihood = log_likelihood
-        reward = self.config.reward
-        if reward.ce_gain != 1.0:
-            reward_map.mul_(reward.ce_gain)
-        task = task_reward_map(reward, p_prev, self.p, self.target, self.valid, self.spacing)
-        if task is not None:
-            reward_map.add_(task)
-        reward_map.mul_(self.weight)
-        if self.verdict_target is not None and reward.verdict > 0:
-            reward_map.add_(self._verdict_rewards(p_prev, self.p))
+        reward_map, self._log_likelihood = step_reward(
+            self.config.reward, p_prev, self.p, self.target, self.valid, self.weight, self.spacing, self.config.eps,
+            self.verdict_target, self._max_step(), log_likelihood_prev=self._log_likelihood)
         return self.state(), reward_map
 
     def _within_zone(self, p: torch.Tensor, p_next: torch.Tensor) -> torch.Tensor:
@@ -457,5 +446,8 @@ class RefinementEnv:
     def _verdict_rewards(self, p_prev: torch.Tensor, p_next: torch.Tensor) -> torch.Tensor:
         """``config.reward.verdict`` × the verdict gain from ``p_prev`` to ``p_next`` (broadcast, e.g. over
         every action's candidates (B, A, D, H, W)), one full-size action earning ±1."""
-        max_step = max((abs(d) for d in self.config.deltas), default=0.0) or 1.0
-        return verdict_gain(p_prev, p_next, self.verdict_target, max_step=max_step).mul_(self.config.reward.verdict)
+        return verdict_gain(p_prev, p_next, self.verdict_target, max_step=self._max_step()).mul_(self.config.reward.verdict)
+
+    def _max_step(self) -> float:
+        """The largest action's probability change (a full-size step earns a verdict of ±1)."""
+        return max((abs(d) for d in self.config.deltas), default=0.0) or 1.0

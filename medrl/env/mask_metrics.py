@@ -1,5 +1,5 @@
 """Overlap and boundary metrics of one binary mask against its truth, in millimetres: Dice, HD95, NSD —
-what `medrl evaluate` reports, what task rewards (`medrl.env.task_rewards`) and validation measure.
+what `medrl evaluate` reports, what task rewards (`medrl.env.rewards.task`) and validation measure.
 
 All three are MONAI's (``compute_dice``, ``compute_hausdorff_distance`` with ``percentile=95``,
 ``compute_surface_dice``), called on the two masks cropped to the bounding box of their union plus a

@@ -4,7 +4,7 @@ A stand-in for real reviews (tests, experiments, the sparse-label training regim
 mask, a simulated clinician paints ``n_strokes`` brush dabs and then gives ``n_clicks`` clicks, each
 on the largest error left (robot strokes and clicks, :mod:`medrl.env.clicks`), and the voxels they
 mark form a corrections map (0 untouched, 1 marked background, 2 marked foreground; see
-:mod:`medrl.env.feedback`). Every mark agrees with the truth: a dab never leaves its error component.
+:mod:`medrl.env.rewards.target`). Every mark agrees with the truth: a dab never leaves its error component.
 
 Marks on errors alone are a biased sample (every marked voxel says "the opposite of the mask"), so a
 clinician annotating sparsely also confirms: ``n_confirm`` dabs, alternately inside the organ where the
@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from medrl.env.clicks import Click, as_generator, click_ball, deepest_voxel, robot_strokes
-from medrl.env.feedback import MARKED_BACKGROUND, MARKED_FOREGROUND
+from medrl.env.rewards.target import MARKED_BACKGROUND, MARKED_FOREGROUND
 
 
 def simulate_corrections(

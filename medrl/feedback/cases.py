@@ -14,7 +14,7 @@ comes from what the clinician did:
 A verdict's case (:func:`verdict_cases`) starts from the mask the judged refinement started from, with
 the clinician's marks of that moment as corrections and no label; it brings the refinement's direction
 map (``verdict_direction``: 0 unchanged, 1 lowered, 2 raised) and the scalar ``verdict`` (+1 accepted,
-−1 rejected), from which training builds the signed verdict map of :mod:`medrl.env.verdict_reward`:
+−1 rejected), from which training builds the signed verdict map of :mod:`medrl.env.rewards.verdict`:
 agents that repeat an accepted refinement earn, agents that repeat a rejected one lose.
 
 Case dicts hold absolute paths and flags (see :func:`review_cases`); the DataModule reads them like

@@ -10,7 +10,7 @@ Layout of a store folder::
     reviews/<id>/corrections.nii.gz  clinician labels: 0 untouched, 1 marked background, 2 marked foreground
     verdicts/<id>/before.nii.gz      the mask the judged refinement started from
     verdicts/<id>/direction.nii.gz   what the refinement did: 0 unchanged, 1 lowered, 2 raised (see
-                                     :mod:`medrl.env.verdict_reward`)
+                                     :mod:`medrl.env.rewards.verdict`)
     verdicts/<id>/corrections.nii.gz the clinician's marks when the verdict was given (0/1/2 as above)
     autosave/<session>.json          in-progress clicks and strokes of open sessions (see ``autosave``)
 

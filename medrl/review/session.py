@@ -20,7 +20,7 @@ session's clicks and strokes are autosaved in the store, so a crashed kernel los
 ``ReviewSession.resume(...)`` replays them. Once accepted, a session refuses further changes (one
 session, one review): open a new session to review the scan again.
 
-Verdicts teach the agents what a clinician thought of their work (:mod:`medrl.env.verdict_reward`):
+Verdicts teach the agents what a clinician thought of their work (:mod:`medrl.env.rewards.verdict`):
 ``reject()`` right after a refinement undoes it and records verdict −1 for it in the store;
 ``accept()`` records verdict +1 for the last refinement still standing. Each verdict keeps the mask the
 refinement started from and its direction map (which voxels it turned foreground or background); a
@@ -40,9 +40,9 @@ import torch
 from medrl.data.atomic import refuse_to_overwrite
 from medrl.data.writers import NIFTI_SUFFIXES, write_mask
 from medrl.env.clicks import Click
-from medrl.env.feedback import MARKED_BACKGROUND, MARKED_FOREGROUND
+from medrl.env.rewards.target import MARKED_BACKGROUND, MARKED_FOREGROUND
+from medrl.env.rewards.verdict import ACCEPTED, REJECTED, refinement_direction
 from medrl.env.state import soft_start, to_mask
-from medrl.env.verdict_reward import ACCEPTED, REJECTED, refinement_direction
 from medrl.errors import MedrlInputError
 from medrl.feedback.store import FeedbackStore, ReviewRecord, VerdictRecord
 from medrl.inference.refiner import Refiner

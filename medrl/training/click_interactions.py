@@ -16,7 +16,7 @@ from monai.losses import MaskedDiceLoss
 from monai.metrics import compute_dice
 from torch import nn
 
-from medrl.env.feedback import reward_target, split_corrections
+from medrl.env.rewards.target import reward_target, split_corrections
 
 
 # ------------------------------------------------------------------------------------------ loss
@@ -70,7 +70,7 @@ class PartialDiceCELoss(nn.Module):
 def training_target(label: torch.Tensor, label_known: torch.Tensor | None = None,
                     corrections: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The supervised target and where it is known, as the agents' reward target is built
-    (:func:`medrl.env.feedback.reward_target`): a clinician's correction overrides the label; a voxel
+    (:func:`medrl.env.rewards.target.reward_target`): a clinician's correction overrides the label; a voxel
     neither labelled nor corrected is unknown.
 
     Args:

@@ -94,7 +94,7 @@ class MedrlDataModule(pl.LightningDataModule):
             the dataset's cases).
         feedback_check_hash: refuse reviews whose scan changed since (re-reads every reviewed scan).
         feedback_verdicts: also train on the store's verdicts (clinicians' accepted and rejected
-            refinements, the accept/reject reward of :mod:`medrl.env.verdict_reward`); needs ``feedback``.
+            refinements, the accept/reject reward of :mod:`medrl.env.rewards.verdict`); needs ``feedback``.
         label_regime: how much of the truth the training cases show (:class:`LabelRegime`: ``full``,
             ``sparse`` clinician marks only, or ``noisy`` labels); validation and test keep true labels.
         tasks: ``"foreground"`` (one task per case: ``foreground_labels``, or every non-zero label) or

@@ -35,8 +35,8 @@ from medrl.data.geometry import voxel_spacing
 from medrl.env.environment import EnvConfig, RefinementEnv
 from medrl.env.episode import start_episode
 from medrl.env.protocol import play_protocol
+from medrl.env.rewards.verdict import signed_verdict_map
 from medrl.env.state import soft_start
-from medrl.env.verdict_reward import signed_verdict_map
 from medrl.errors import MedrlInputError
 from medrl.models.checkpoint import Checkpoint
 from medrl.models.segmenter_net import load_frozen_segmenter

@@ -21,8 +21,8 @@ from medrl.agents.a2c import A2CConfig, a2c_update
 from medrl.agents.policy import PolicyValueNet
 from medrl.agents.rollout import rollout
 from medrl.env.environment import EnvConfig, RefinementEnv
+from medrl.env.rewards.verdict import ACCEPTED, RAISED, REJECTED, signed_verdict_map
 from medrl.env.state import soft_start
-from medrl.env.verdict_reward import ACCEPTED, RAISED, REJECTED, signed_verdict_map
 
 from .synthetic_volumes import ellipsoid
 

@@ -10,7 +10,7 @@ import torch
 from medrl.env.actions import ActionSet
 from medrl.env.clicks import Click
 from medrl.env.environment import EnvConfig, RefinementEnv
-from medrl.env.reward import relative_ce_gain
+from medrl.env.rewards.ce_gain import relative_ce_gain
 from medrl.env.state import soft_start
 from medrl.errors import MedrlInputError
 

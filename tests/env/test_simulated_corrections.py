@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from medrl.env.feedback import MARKED_BACKGROUND, MARKED_FOREGROUND
+from medrl.env.rewards.target import MARKED_BACKGROUND, MARKED_FOREGROUND
 from medrl.env.simulated_corrections import simulate_corrections
 
 

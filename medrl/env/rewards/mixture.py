@@ -5,11 +5,11 @@
 
 per voxel, w the voxel's weight (clinician-marked voxels ``clinician_weight``, BS-IRIS boundary
 weighting ``boundary_gain``, 0 where no target is known; see :class:`medrl.env.environment.EnvConfig`).
-The verdict gain (a clinician's accept/reject of a refinement, :mod:`medrl.env.verdict_reward`) acts
+The verdict gain (a clinician's accept/reject of a refinement, :mod:`medrl.env.rewards.verdict`) acts
 only on volumes given a verdict map and is not weighted by w: a voxel with a verdict may have no label.
 The default is the relative CE gain alone (DESIGN.md), plus the verdict gain where verdicts are given.
-The parts are the functions of :mod:`medrl.env.reward`, :mod:`medrl.env.task_rewards` and
-:mod:`medrl.env.verdict_reward`, all with the interface of ``relative_ce_gain(p_prev, p_next, target, valid)``.
+The parts are the functions of :mod:`medrl.env.rewards.ce_gain`, :mod:`medrl.env.rewards.task` and
+:mod:`medrl.env.rewards.verdict`, all with the interface of ``relative_ce_gain(p_prev, p_next, target, valid)``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from typing import Sequence
 
 import torch
 
-from medrl.env.task_rewards import dice_gain, surface_gain
+from medrl.env.rewards.ce_gain import DEFAULT_EPS, log_likelihood_map
+from medrl.env.rewards.task import dice_gain, surface_gain
+from medrl.env.rewards.verdict import verdict_gain
 
 
 @dataclass
@@ -70,3 +72,40 @@ def task_reward_map(config: RewardConfig, p_prev: torch.Tensor, p_next: torch.Te
     if config.surface_gain > 0:
         total += config.surface_gain * surface_gain(p_prev, p_next, target, valid, spacings, config.surface_tolerance_mm)
     return total
+
+
+def step_reward(config: RewardConfig, p_prev: torch.Tensor, p_next: torch.Tensor, target: torch.Tensor, valid: torch.Tensor,
+                weight: torch.Tensor, spacings: Sequence[Sequence[float]], eps: float = DEFAULT_EPS,
+                verdict_target: torch.Tensor | None = None, max_step: float = 1.0,
+                log_likelihood_prev: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reward of one step from ``p_prev`` to ``p_next``, per voxel (the module's formula).
+
+    Args:
+        config: the parts' weights.
+        p_prev, p_next: (B, 1, D, H, W) float32 probabilities in [0, 1] before and after the step.
+        target: (B, 1, D, H, W) float32 {0, 1} reward target; ``valid``: bool, where it is known.
+        weight: (B, 1, D, H, W) float32 voxel weights, 0 where the target is unknown.
+        spacings: B voxel sizes in mm (the surface gain).
+        eps: the probability clamp of the logarithms.
+        verdict_target: optional (B, 1, D, H, W) signed verdict map in [−1, 1].
+        max_step: the largest action's probability change (a full-size step earns a verdict of ±1).
+        log_likelihood_prev: ``log_likelihood_map(p_prev, target, eps)`` when the caller has it (the environment
+            keeps it from the previous step: half the work).
+
+    Returns:
+        ``(reward, log_likelihood_next)``: the (B, 1, D, H, W) float32 reward, and p_next's log-likelihood map
+        for the next step's ``log_likelihood_prev``.
+    """
+    log_likelihood = log_likelihood_map(p_next, target, eps)
+    if log_likelihood_prev is None:
+        log_likelihood_prev = log_likelihood_map(p_prev, target, eps)
+    reward = log_likelihood - log_likelihood_prev  # the relative CE gain; weight is 0 wherever the target is unknown
+    if config.ce_gain != 1.0:
+        reward.mul_(config.ce_gain)
+    task = task_reward_map(config, p_prev, p_next, target, valid, spacings)
+    if task is not None:
+        reward.add_(task)
+    reward.mul_(weight)
+    if verdict_target is not None and config.verdict > 0:
+        reward.add_(verdict_gain(p_prev, p_next, verdict_target, max_step=max_step).mul_(config.verdict))
+    return reward, log_likelihood

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from medrl.env.reward import weigh_reward
+from medrl.env.rewards.ce_gain import weigh_reward
 from medrl.env.state import to_mask
 from medrl.errors import MedrlInputError
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from medrl.env.feedback import reward_target
+from medrl.env.rewards.target import reward_target
 from medrl.errors import MedrlInputError
 
 W = 2.5  # clinician weight used below
@@ -66,7 +66,7 @@ def test_mismatched_shapes_are_a_user_error():
 
 
 def test_split_corrections_and_bad_values():
-    from medrl.env.feedback import split_corrections
+    from medrl.env.rewards.target import split_corrections
 
     label, mask = split_corrections(torch.tensor([[0, 1], [2, 0]], dtype=torch.uint8))
     assert label.tolist() == [[0.0, 0.0], [1.0, 0.0]] and mask.tolist() == [[False, True], [True, False]]

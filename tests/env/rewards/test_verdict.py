@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from medrl.env.environment import EnvConfig, RefinementEnv
-from medrl.env.reward_mixture import RewardConfig
+from medrl.env.rewards.mixture import RewardConfig
+from medrl.env.rewards.verdict import LOWERED, RAISED, UNCHANGED, refinement_direction, signed_verdict_map, verdict_gain
 from medrl.env.state import soft_start
-from medrl.env.verdict_reward import LOWERED, RAISED, UNCHANGED, refinement_direction, signed_verdict_map, verdict_gain
 from medrl.errors import MedrlInputError
 
 MINUS_04, MINUS_01, KEEP, PLUS_01, PLUS_04 = 0, 2, 3, 4, 6

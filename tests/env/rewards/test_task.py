@@ -7,10 +7,10 @@ import torch
 
 from medrl.env.environment import EnvConfig, RefinementEnv
 from medrl.env.mask_metrics import normalised_surface_dice
-from medrl.env.reward import relative_ce_gain
-from medrl.env.reward_mixture import RewardConfig
+from medrl.env.rewards.ce_gain import relative_ce_gain
+from medrl.env.rewards.mixture import RewardConfig
+from medrl.env.rewards.task import dice_gain, surface_gain
 from medrl.env.state import soft_start
-from medrl.env.task_rewards import dice_gain, surface_gain
 
 
 def row(values) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """Task rewards: what a supervised per-voxel loss cannot say — the change of a whole mask's Dice or of
 its boundary's quality (NSD), shared out to the agents.
 
-Both have the interface of :func:`medrl.env.reward.relative_ce_gain` (``p_prev, p_next, target,
+Both have the interface of :func:`medrl.env.rewards.ce_gain.relative_ce_gain` (``p_prev, p_next, target,
 valid``, per-voxel reward maps (B, 1, D, H, W) float32, exactly 0 where ``valid`` is False) and are
 measured in *voxel units*: a volume's change of the metric times (|X| + |Y|)/2, the size its Dice is
 normalised by, so one voxel flipped the right way earns about 0.5 (comparable to the CE gain of a
@@ -14,7 +14,7 @@ normalised by, so one voxel flipped the right way earns about 0.5 (comparable to
   (MONAI), which is not differentiable and has no closed-form share, so it is **split equally among
   the agents whose mask flipped** in the step (signed by the volume's change); agents that did not
   flip earn 0. Mixed with the CE gain, which tells each agent its direction (see
-  :class:`medrl.env.reward_mixture.RewardConfig`).
+  :class:`medrl.env.rewards.mixture.RewardConfig`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Sequence
 import torch
 
 from medrl.env.mask_metrics import normalised_surface_dice
-from medrl.env.reward import weigh_reward
+from medrl.env.rewards.ce_gain import weigh_reward
 from medrl.env.state import to_mask
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from medrl.env.reward import boundary_weight, cross_entropy_map, relative_ce_gain
+from medrl.env.rewards.ce_gain import boundary_weight, cross_entropy_map, relative_ce_gain
 
 
 def vox(*values: float) -> torch.Tensor:
