@@ -22,12 +22,12 @@ from timing import median_seconds
 
 from medrl.env.clicks import Click
 from medrl.inference.refiner import Refiner
-from medrl.training.refiner import RefinerModule
+from medrl.training.agents import AgentsModule
 
 
 def refiner_voxel_checkpoint(window: int) -> dict:
     """A checkpoint dict as ``configs/refiner_voxel.yaml`` trains it (random weights), without resampling."""
-    module = RefinerModule(policy_channels=(16, 32, 64, 128), policy_strides=(2, 2, 2), roi_size=(window,) * 3)
+    module = AgentsModule(policy_channels=(16, 32, 64, 128), policy_strides=(2, 2, 2), roi_size=(window,) * 3)
     checkpoint = {"state_dict": module.state_dict()}
     module.on_save_checkpoint(checkpoint)
     checkpoint["medrl"]["preprocessing"] = {"spacing": None, "intensity": "none"}

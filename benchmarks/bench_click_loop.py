@@ -21,7 +21,7 @@ import numpy as np
 
 from medrl.data.datasets import load_dataset
 from medrl.data.geometry import voxel_spacing
-from medrl.data.perturbation import dice_score
+from medrl.data.mask_metrics import dice_score
 from medrl.data.readers import read_scan
 from medrl.env.clicks import robot_clicks
 

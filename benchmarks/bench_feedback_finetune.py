@@ -42,7 +42,8 @@ import numpy as np
 import torch
 
 from medrl.data.datasets import load_dataset
-from medrl.data.perturbation import PerturbationConfig, dice_score, perturb_mask
+from medrl.data.mask_metrics import dice_score
+from medrl.data.perturbation import PerturbationConfig, perturb_mask
 from medrl.data.readers import read_scan
 from medrl.data.synthetic import write_synthetic_dataset
 from medrl.data.writers import write_mask

@@ -47,13 +47,13 @@ def synthetic_ct(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
 
 def untrained_demo_checkpoint(path: Path) -> Path:
     """A checkpoint with the demo's networks (random weights), CT window, no resampling."""
-    from medrl.training.refiner import RefinerModule
+    from medrl.training.agents import AgentsModule
     from medrl.training.segmenter import SegmenterModule
 
     segmenter = SegmenterModule(channels=(8, 16, 32, 64), strides=(2, 2, 2), roi_size=(96, 96, 64))
     segmenter_path = path.with_name("segmenter.ckpt")
     torch.save({"state_dict": segmenter.state_dict(), "medrl": {"format": 1, **segmenter.bundle_parts()}}, segmenter_path)
-    agents = RefinerModule(segmenter_checkpoint=str(segmenter_path), policy_channels=(8, 16, 32, 64),
+    agents = AgentsModule(segmenter_checkpoint=str(segmenter_path), policy_channels=(8, 16, 32, 64),
                            policy_strides=(2, 2, 2), roi_size=(32, 32, 32))
     saved = {"state_dict": agents.state_dict()}
     agents.on_save_checkpoint(saved)

@@ -29,7 +29,7 @@ from medrl.data.atomic import atomic_path, write_text_atomically
 from medrl.training.click_network import ClickNetworkModule
 from medrl.training.datamodule import MedrlDataModule
 from medrl.training.label_regimes import LabelRegime
-from medrl.training.refiner import RefinerModule
+from medrl.training.agents import AgentsModule
 from medrl.training.segmenter import SegmenterModule
 
 CLONING_WEIGHT = 0.1
@@ -196,10 +196,10 @@ def segmenter(budget: Budget) -> SegmenterModule:
     return SegmenterModule(channels=budget.channels, strides=budget.strides, roi_size=budget.roi)
 
 
-def agents(kind: str, budget: Budget, segmenter_checkpoint: str | None) -> RefinerModule:
+def agents(kind: str, budget: Budget, segmenter_checkpoint: str | None) -> AgentsModule:
     """``medrl demo``'s agents (warm start, then A2C with a small cloning term, clipped gradients), of ``kind``
     ``"voxel"`` or ``"region"`` (SLIC supervoxels of about 6 mm)."""
-    return RefinerModule(
+    return AgentsModule(
         segmenter_checkpoint=segmenter_checkpoint, segmenter_fraction=budget.segmenter_fraction, agents=kind,
         interactions=budget.train_interactions, policy_channels=budget.channels, policy_strides=budget.strides,
         lr=budget.lr, roi_size=budget.roi,
@@ -224,8 +224,8 @@ def _default(cls, name: str):
 def library_defaults() -> dict:
     """The medrl defaults the benchmark's models train with (read from the classes, for the document)."""
     a2c = A2CConfig()
-    return {"soft_start": _default(RefinerModule, "soft_start"), "region_method": _default(RefinerModule, "region_method"),
-            "region_size_mm": _default(RefinerModule, "region_size_mm"), "segmenter_lr": _default(SegmenterModule, "lr"),
+    return {"soft_start": _default(AgentsModule, "soft_start"), "region_method": _default(AgentsModule, "region_method"),
+            "region_size_mm": _default(AgentsModule, "region_size_mm"), "segmenter_lr": _default(SegmenterModule, "lr"),
             "training_perturbation_dice": _default(MedrlDataModule, "perturbation_dice"),
             "ct_window": _default(MedrlDataModule, "ct_window"), "gamma": a2c.gamma, "entropy_coef": a2c.entropy_coef,
             "cloning_weight": CLONING_WEIGHT, "max_grad_norm": MAX_GRAD_NORM}

@@ -35,7 +35,7 @@ from medrl.data.writers import write_mask
 from medrl.evaluation.protocol import robot_user_protocol
 from medrl.inference.refiner import Refiner
 from medrl.training.datamodule import MedrlDataModule
-from medrl.training.refiner import RefinerModule
+from medrl.training.agents import AgentsModule
 from medrl.training.segmenter import SegmenterModule
 
 DEMO_RECIPE = Path(__file__).parent / "configs" / "demo.yaml"
@@ -77,7 +77,7 @@ class DemoSettings:
     seed: int = 0
 
     def agents_arguments(self, recipe: dict) -> dict:
-        """The RefinerModule's arguments: the recipe's ``model.init_args`` with this demo's overrides."""
+        """The AgentsModule's arguments: the recipe's ``model.init_args`` with this demo's overrides."""
         arguments = dict(recipe["model"]["init_args"])
         arguments["a2c"] = dict(arguments.get("a2c") or {})
         steps = self.agent_steps(recipe)
@@ -134,7 +134,7 @@ def train(output: Path, settings: DemoSettings, recipe: dict | None = None) -> t
     steps = settings.agent_steps(recipe)
     print(f"[2/3] training the refinement agents ({steps} steps, {agents_arguments['a2c']['warm_start_updates']} of them "
           f"warm start; recipe {DEMO_RECIPE.name})")
-    agents = RefinerModule(**{**agents_arguments, "segmenter_checkpoint": str(segmenter_ckpt), "segmenter_fraction": 0.5})
+    agents = AgentsModule(**{**agents_arguments, "segmenter_checkpoint": str(segmenter_ckpt), "segmenter_fraction": 0.5})
     checkpoint, agent_steps = _fit(agents, data, steps, settings, output / "logs" / "agents", output / "medrl_demo.ckpt", "agents")
     return checkpoint, {"segmenter": segmenter_steps, "agents": agent_steps}
 

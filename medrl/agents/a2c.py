@@ -55,7 +55,7 @@ class A2CConfig:
     trained_steps: int | None = None
 
 
-class LossTerms(NamedTuple):
+class A2CLossTerms(NamedTuple):
     """Scalar loss parts; ``total`` is what is minimised."""
 
     total: torch.Tensor
@@ -78,7 +78,7 @@ def compute_loss(
     config: A2CConfig,
     warm_start: bool = False,
     reward_conv: RewardMapConv | None = None,
-) -> LossTerms:
+) -> A2CLossTerms:
     """The loss of one rollout.
 
     Args:
@@ -90,7 +90,7 @@ def compute_loss(
         reward_conv: optional PixelRL reward-map convolution, used for per-voxel agents only.
 
     Returns:
-        :class:`LossTerms`; all means are over valid agents and steps.
+        :class:`A2CLossTerms`; all means are over valid agents and steps.
     """
     bootstrap = b.bootstrap_value if config.bootstrap else torch.zeros_like(b.bootstrap_value)
     propagate = _reward_map_propagation(reward_conv, b.volume_shape)
@@ -118,7 +118,7 @@ def compute_loss(
             raise ValueError("the anchor needs a reference policy: play the rollout with reference=...")
         anchor = anchor_loss(b.b_logits, b.b_reference_logits, ~b_valid, action_dim=ACTION_DIM)
         total = total + config.anchor_weight * anchor
-    return LossTerms(total, a2c.policy, a2c.value, a2c.entropy, cloning, anchor)
+    return A2CLossTerms(total, a2c.policy, a2c.value, a2c.entropy, cloning, anchor)
 
 
 def a2c_update(
@@ -129,7 +129,7 @@ def a2c_update(
     update: int,
     backward: Callable[[torch.Tensor], None] | None = None,
     clip_gradients: Callable[[float], None] | None = None,
-) -> LossTerms:
+) -> A2CLossTerms:
     """One gradient step on the rollout's loss (warm start while ``update < warm_start_updates``): the loss,
     its gradients, their clipping to ``config.max_grad_norm``, the optimizer's step.
 
@@ -156,4 +156,4 @@ def a2c_update(
         else:
             clip_gradients(config.max_grad_norm)
     optimizer.step()
-    return LossTerms(*(value.detach() for value in terms))
+    return A2CLossTerms(*(value.detach() for value in terms))

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from medrl.data.mask_metrics import dice_score
 from medrl.errors import MedrlInputError
 
 Range = tuple[float, float]
@@ -203,13 +204,6 @@ def _spacing(spacing) -> np.ndarray:
     if spacing.shape != (3,) or not np.all(np.isfinite(spacing)) or np.any(spacing <= 0):
         raise MedrlInputError("spacing", f"expected three positive voxel sizes in mm, got {spacing.tolist()}")
     return spacing
-
-
-def dice_score(mask: np.ndarray, label: np.ndarray) -> float:
-    """Dice 2|A∩B| / (|A| + |B|) of two binary arrays of equal shape; 1.0 when both are empty."""
-    mask, label = np.asarray(mask, dtype=bool), np.asarray(label, dtype=bool)
-    total = int(mask.sum()) + int(label.sum())
-    return 1.0 if total == 0 else 2.0 * int(np.logical_and(mask, label).sum()) / total
 
 
 def _bounding_box(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -573,7 +567,6 @@ __all__ = [
     "PerturbationConfig",
     "PerturbationParams",
     "apply_perturbation",
-    "dice_score",
     "perturb_mask",
     "sample_perturbation",
 ]

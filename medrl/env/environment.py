@@ -18,8 +18,8 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from monai.metrics import compute_dice
 
+from medrl.data.mask_metrics import known_dice
 from medrl.env.actions import DEFAULT_DELTAS, ActionSet
 from medrl.env.clicks import HINT_REACH_SIGMAS, Click, click_ball, robot_round, squared_distance_mm
 from medrl.env.geodesic import geodesic_distance_mm
@@ -413,10 +413,7 @@ class RefinementEnv:
         """
         if self.label is None:
             return torch.full((self.p.shape[0],), float("nan"), device=self.p.device)
-        known = torch.ones_like(self.valid) if self.label_valid is None else self.label_valid
-        pred = (self.mask() & known).float()
-        dice = compute_dice(pred, self.label * known, include_background=True, ignore_empty=False)[:, 0]
-        return dice.masked_fill(~known.flatten(1).any(1), float("nan"))
+        return known_dice(self.mask(), self.label, self.label_valid)
 
     # -------------------------------------------------------------------------------- internals
     def _robot_clicks(self) -> list[list[Click]]:

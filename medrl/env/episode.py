@@ -1,6 +1,6 @@
 """Starting an episode: one place that turns images and starting probabilities into a reset environment.
 
-Used by training and validation (:class:`~medrl.training.refiner.RefinerModule`) and by inference
+Used by training and validation (:class:`~medrl.training.agents.AgentsModule`) and by inference
 (:class:`~medrl.inference.refiner.Refiner`), so both start the agents the same way: region maps for
 per-region agents, the volumes' spacing. Callers turn masks into probabilities with
 :func:`medrl.env.state.soft_start`; inference also resumes from a probability map mid-refinement.

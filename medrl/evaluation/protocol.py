@@ -17,8 +17,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from medrl.data.mask_metrics import DEFAULT_NSD_TOLERANCE_MM, mask_metrics
 from medrl.env.clicks import Click
-from medrl.env.mask_metrics import DEFAULT_NSD_TOLERANCE_MM, mask_metrics
 from medrl.env.protocol import play_protocol
 from medrl.env.state import to_mask
 from medrl.evaluation.cases import EvaluationCase

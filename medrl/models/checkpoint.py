@@ -134,7 +134,7 @@ def preprocessing_of(module) -> dict | None:
 
 def inference_bundle(module) -> dict:
     """Build the ``"medrl"`` checkpoint entry from a module with ``bundle_parts()`` (SegmenterModule,
-    RefinerModule or ClickNetworkModule)."""
+    AgentsModule or ClickNetworkModule)."""
     bundle = {"format": BUNDLE_FORMAT, "medrl_version": __version__, "preprocessing": preprocessing_of(module),
               "segmenter": None, "policy": None, "env": None, "agents": None, "soft_start": None, "click_network": None}
     bundle.update(module.bundle_parts())

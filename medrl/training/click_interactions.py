@@ -13,14 +13,13 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from monai.losses import MaskedDiceLoss
-from monai.metrics import compute_dice
 from torch import nn
 
 from medrl.env.rewards.target import reward_target, split_corrections
 
 
 # ------------------------------------------------------------------------------------------ loss
-class LossTerms(NamedTuple):
+class ClickLossTerms(NamedTuple):
     """Scalar float32 loss terms; ``total = lambda_dice·dice + lambda_ce·ce``."""
 
     total: torch.Tensor
@@ -49,7 +48,7 @@ class PartialDiceCELoss(nn.Module):
         self.lambda_dice, self.lambda_ce = float(lambda_dice), float(lambda_ce)
         self.dice = MaskedDiceLoss(softmax=True, reduction="none")
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor, known: torch.Tensor | None = None) -> LossTerms:
+    def forward(self, logits: torch.Tensor, target: torch.Tensor, known: torch.Tensor | None = None) -> ClickLossTerms:
         """Args:
             logits: (B, 2, X, Y, Z) float32, background and foreground logits.
             target: (B, 1, X, Y, Z) {0, 1} (any dtype); read only where ``known``.
@@ -63,7 +62,7 @@ class PartialDiceCELoss(nn.Module):
         dice = (per_volume * has_known).sum() / has_known.sum().clamp_min(1)
         ce_map = F.cross_entropy(logits, classes, reduction="none")  # (B, X, Y, Z)
         ce = (ce_map * known[:, 0]).sum() / known.sum().clamp_min(1)
-        return LossTerms(self.lambda_dice * dice + self.lambda_ce * ce, dice, ce)
+        return ClickLossTerms(self.lambda_dice * dice + self.lambda_ce * ce, dice, ce)
 
 
 # -------------------------------------------------------------------------------------- targets
@@ -87,12 +86,3 @@ def training_target(label: torch.Tensor, label_known: torch.Tensor | None = None
         clinician_label, clinician_mask = split_corrections(corrections)
     target, known, _ = reward_target(label.float(), clinician_label, clinician_mask, 1.0, label_known)
     return target, known
-
-
-def known_dice(mask: torch.Tensor, target: torch.Tensor, known: torch.Tensor | None = None) -> torch.Tensor:
-    """(B,) float32 Dice of bool masks (B, 1, X, Y, Z) against ``target`` within ``known``; empty
-    target and empty mask give 1, and a volume without a known voxel gives NaN."""
-    known = torch.ones_like(mask, dtype=torch.bool) if known is None else known.bool()
-    dice = compute_dice((mask & known).float(), (target > 0.5).float() * known, include_background=True,
-                        ignore_empty=False)[:, 0]
-    return dice.masked_fill(~known.flatten(1).any(1), float("nan"))

@@ -33,6 +33,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from medrl.data.mask_metrics import known_dice
 from medrl.env.clicks import robot_round
 from medrl.env.protocol import play_protocol
 from medrl.env.state import MASK_THRESHOLD, to_mask
@@ -40,10 +41,10 @@ from medrl.errors import MedrlInputError
 from medrl.models.checkpoint import Checkpoint
 from medrl.models.click_net import ClickEncoding, batch_hints, build_click_net, check_divisible, interact, network_input
 from medrl.models.segmenter_net import load_frozen_segmenter
-from medrl.training.click_interactions import LossTerms, PartialDiceCELoss, known_dice, training_target
+from medrl.training.click_interactions import ClickLossTerms, PartialDiceCELoss, training_target
 from medrl.training.frozen_segmenter import with_segmenter_masks
-from medrl.training.refiner import batch_spacings, corrections_of, label_validity
-from medrl.training.validation_logs import case_seed, log_dice_curve
+from medrl.training.agents import batch_spacings, corrections_of, label_validity
+from medrl.training.validation_logs import robot_seed_of, log_dice_curve
 
 KNOWN_KEY = "known"
 """Optional batch entry (B, 1, X, Y, Z) {0, 1}: where the patch's label is known (partial labels)."""
@@ -159,7 +160,7 @@ class ClickNetworkModule(pl.LightningModule):
     # ------------------------------------------------------------------------------------ training
     def episode_loss(self, image: torch.Tensor, start: torch.Tensor, target: torch.Tensor, known: torch.Tensor,
                      spacings: Sequence[Sequence[float]],
-                     rng: np.random.Generator) -> tuple[LossTerms, torch.Tensor, torch.Tensor]:
+                     rng: np.random.Generator) -> tuple[ClickLossTerms, torch.Tensor, torch.Tensor]:
         """DeepEdit's recipe on one batch: n − 1 simulated interactions (n uniform in 1..K), then the
         loss of the n-th.
 
@@ -240,7 +241,7 @@ class ClickNetworkModule(pl.LightningModule):
             starts["val_segmenter"] = self.starting_masks(image, starts["val"], fraction=1.0)
         for prefix, start in starts.items():
             dice = self.robot_protocol(image, start, label, batch_spacings(batch["image"]), self.hparams.val_interactions,
-                                       seed=case_seed(batch, default=batch_idx))
+                                       seed=robot_seed_of(batch, default=batch_idx))
             log_dice_curve(self, prefix, dice, image.shape[0], prog_bar=prefix == "val")
 
     def configure_optimizers(self):

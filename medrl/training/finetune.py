@@ -1,7 +1,7 @@
 """``medrl finetune``: continue training agents — on clinicians' reviews, with a task reward, or both —
 and write a new checkpoint.
 
-The run is an ordinary LightningCLI ``fit`` of :class:`~medrl.training.refiner.RefinerModule`, whose
+The run is an ordinary LightningCLI ``fit`` of :class:`~medrl.training.agents.AgentsModule`, whose
 configuration is layered, later layers winning:
 
 1. the checkpoint's own settings (architecture, action set, hints, soft start, preprocessing), so
@@ -43,7 +43,7 @@ FINETUNE_DEFAULTS = {
     "data": {"batch_size": 4, "patches_per_case": 1, "feedback_repeats": 1},
     "trainer": {"max_steps": 300, "log_every_n_steps": 10, "check_val_every_n_epoch": 10, "num_sanity_val_steps": 0},
 }
-"""Fine-tuning settings applied on top of the checkpoint's (model keys are ``RefinerModule`` arguments)."""
+"""Fine-tuning settings applied on top of the checkpoint's (model keys are ``AgentsModule`` arguments)."""
 
 ANCHOR_WITHOUT_DATASET = 1.0
 """Default ``a2c.anchor_weight`` when the reviews are the only data. Corrections mark only errors: alone,
@@ -102,7 +102,7 @@ def base_config(checkpoint: str | os.PathLike, feedback: str | os.PathLike | Non
                 patch_size=list(settings.get("roi_size", (32,) * 3)))
     config = {
         "seed_everything": 0,
-        "model": {"class_path": "medrl.training.refiner.RefinerModule", "init_args": model},
+        "model": {"class_path": "medrl.training.agents.AgentsModule", "init_args": model},
         "data": data,
         "trainer": {"default_root_dir": os.fspath(run),
                     "logger": {"class_path": "pytorch_lightning.loggers.CSVLogger", "init_args": {"save_dir": os.fspath(run)}},

@@ -1,7 +1,7 @@
 """``medrl fit | validate | test --config configs/X.yaml``: Lightning's CLI over medrl's modules.
 
 The model is chosen in the config (``model.class_path``: ``medrl.training.segmenter.SegmenterModule``
-or ``medrl.training.refiner.RefinerModule``); the data is always :class:`MedrlDataModule`. Any
+or ``medrl.training.agents.AgentsModule``); the data is always :class:`MedrlDataModule`. Any
 argument can be overridden on the command line (``--trainer.devices=2``); the resolved config is
 saved beside each run's logs.
 """

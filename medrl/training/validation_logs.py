@@ -9,10 +9,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from medrl.env.mask_metrics import mask_metrics
+from medrl.data.mask_metrics import mask_metrics
 
 
-def case_seed(batch: dict, default: int = 0) -> int:
+def robot_seed_of(batch: dict, default: int = 0) -> int:
     """The robot clinician's seed for a validation or test batch of one case: the case's own
     ``perturbation_seed`` (fixed per case by the DataModule), so that validation plays the same clicks
     whatever the number of processes and the order of the cases; ``default`` without one."""

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from medrl.data.mask_metrics import dice_score
 from medrl.data.perturbation import (
     Ball,
     Blob,
     PerturbationConfig,
     PerturbationParams,
     apply_perturbation,
-    dice_score,
     perturb_mask,
     sample_perturbation,
 )

@@ -13,7 +13,7 @@ import SimpleITK as sitk
 
 from medrl.cli import main
 from medrl.data.geometry import orientation_affine
-from medrl.data.perturbation import dice_score
+from medrl.data.mask_metrics import dice_score
 from medrl.data.readers import read_scan
 from tests.conftest import make_volume, save_nifti
 from tests.data.dicom_fixture import write_dicom_series

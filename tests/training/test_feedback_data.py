@@ -122,7 +122,7 @@ def test_the_sparse_regime_can_take_the_reviewed_starting_mask_as_the_label_of_u
 
 
 def test_the_noisy_regime_perturbs_training_labels_by_a_few_mm(tmp_path):
-    from medrl.data.perturbation import dice_score
+    from medrl.data.mask_metrics import dice_score
     from medrl.training.label_regimes import LabelRegime
 
     cases, truth = _training_cases(tmp_path, LabelRegime(kind="noisy", noise_mm=3.0))
@@ -194,7 +194,7 @@ def test_verdicts_need_a_store_with_something_to_train_on(tmp_path):
 
 
 def test_the_agents_environment_gets_the_signed_verdict_map(tmp_path):
-    from medrl.training.refiner import RefinerModule, verdict_map_of
+    from medrl.training.agents import AgentsModule, verdict_map_of
 
     store, _ = verdict_store(tmp_path, verdicts=(1, -1))
     batch = _first_batch(feedback=str(store), feedback_verdicts=True)
@@ -203,7 +203,7 @@ def test_the_agents_environment_gets_the_signed_verdict_map(tmp_path):
     for b in range(len(verdict)):
         assert torch.equal(signed[b][direction[b] == 2], torch.full_like(signed[b][direction[b] == 2], float(verdict[b])))
         assert not signed[b][direction[b] == 0].any()
-    module = RefinerModule(policy_channels=(4, 8), policy_strides=(2,), roi_size=(16, 16, 16))
+    module = AgentsModule(policy_channels=(4, 8), policy_strides=(2,), roi_size=(16, 16, 16))
     env = module.make_env(batch, batch["initial"].as_tensor(), seed=0)
     assert torch.equal(env.verdict_target, signed) and torch.equal(env.known, direction > 0)  # no label, no marks
     assert verdict_map_of({**batch, "verdict": torch.zeros(len(verdict))}) is None

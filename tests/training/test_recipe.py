@@ -14,7 +14,7 @@ import numpy as np
 from medrl.data.mni152 import load_mni152_case
 from medrl.data.writers import write_mask, write_volume
 from medrl.models.checkpoint import read_checkpoint
-from medrl.training.refiner import RefinerModule
+from medrl.training.agents import AgentsModule
 from tests.training.cli_run import REPO, environment
 
 RECIPE = REPO / "configs" / "agents_any_structure.yaml"
@@ -59,7 +59,7 @@ def test_the_recipe_parses():
 
 
 def test_the_zone_guards_validation_and_inference_but_not_training():
-    module = RefinerModule(policy_channels=(4, 8), policy_strides=(2,), inference_env={"act_within_mm": 10.0, "act_one_way": True})
+    module = AgentsModule(policy_channels=(4, 8), policy_strides=(2,), inference_env={"act_within_mm": 10.0, "act_one_way": True})
     assert module.env_config.act_within_mm == 0.0 and not module.env_config.act_one_way
     bundle_env = module.bundle_parts()["env"]
     assert bundle_env["act_within_mm"] == 10.0 and bundle_env["act_one_way"] is True
@@ -99,3 +99,14 @@ def test_every_config_reads_in_any_locale():
     for config in sorted([*(REPO / "configs").glob("*.yaml"), *(REPO / "medrl" / "configs").glob("*.yaml")]):
         text = config.read_bytes()
         assert text.isascii(), f"{config.name}: non-ASCII byte at {next(i for i, b in enumerate(text) if b > 127)}"
+
+
+def test_configs_naming_the_old_class_path_still_parse(tmp_path):
+    """``AgentsModule`` was ``medrl.training.refiner.RefinerModule``: users' configs and checkpoints may name it."""
+    old = tmp_path / "old.yaml"
+    old.write_text(RECIPE.read_text(encoding="ascii").replace("medrl.training.agents.AgentsModule",
+                                                               "medrl.training.refiner.RefinerModule"), encoding="ascii")
+    result = subprocess.run([sys.executable, "-m", "medrl.cli", "fit", "--config", str(old), "--print_config"],
+                            env=environment(), capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "class_path: medrl.training.refiner.RefinerModule" in result.stdout

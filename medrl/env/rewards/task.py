@@ -23,7 +23,7 @@ from typing import Sequence
 
 import torch
 
-from medrl.env.mask_metrics import normalised_surface_dice
+from medrl.data.mask_metrics import normalised_surface_dice
 from medrl.env.rewards.ce_gain import weigh_reward
 from medrl.env.state import to_mask
 

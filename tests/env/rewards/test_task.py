@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from medrl.data.mask_metrics import normalised_surface_dice
 from medrl.env.environment import EnvConfig, RefinementEnv
-from medrl.env.mask_metrics import normalised_surface_dice
 from medrl.env.rewards.ce_gain import relative_ce_gain
 from medrl.env.rewards.mixture import RewardConfig
 from medrl.env.rewards.task import dice_gain, surface_gain

@@ -10,7 +10,7 @@ import torch
 from monai.metrics import compute_hausdorff_distance, compute_surface_dice
 from scipy import ndimage
 
-from medrl.env.mask_metrics import dice_score, hd95_mm, mask_metrics, normalised_surface_dice
+from medrl.data.mask_metrics import dice_score, hd95_mm, mask_metrics, normalised_surface_dice
 
 
 def _line_with_extra_voxel(offset_axis: int) -> tuple[np.ndarray, np.ndarray]:

@@ -139,6 +139,25 @@ def dice_score(pred, target) -> float:
     return 1.0 if pair is None else _dice(pair)
 
 
+def known_dice(mask: torch.Tensor, target: torch.Tensor, known: torch.Tensor | None = None) -> torch.Tensor:
+    """(B,) float32 Dice of a batch of masks against their targets within ``known`` (the batched, on-device form of
+    :func:`dice_score`, for validation and training logs).
+
+    Args:
+        mask: (B, 1, X, Y, Z) bool (or {0, 1}) masks.
+        target: (B, 1, X, Y, Z) {0, 1} truth (a float truth counts as foreground above 0.5).
+        known: optional (B, 1, X, Y, Z) bool, where the truth is known (``None``: everywhere).
+
+    Returns:
+        Empty target and empty mask give 1; a volume without a known voxel gives NaN.
+    """
+    mask = mask.bool()
+    known = torch.ones_like(mask) if known is None else known.bool()
+    dice = compute_dice((mask & known).float(), (target > 0.5).float() * known, include_background=True,
+                        ignore_empty=False)[:, 0]
+    return dice.masked_fill(~known.flatten(1).any(1), float("nan"))
+
+
 def hd95_mm(pred, target, spacing: Sequence[float]) -> float:
     """HD95 in mm of two (X, Y, Z) masks with voxel sizes ``spacing`` (mm along the array axes).
 
