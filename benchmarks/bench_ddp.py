@@ -5,7 +5,7 @@ thread each. ``medrl fit --config medrl/configs/demo.yaml`` (per-voxel agents on
 32³, batch 2 per process) runs twice per setting, for ``--short`` and ``--long`` steps; the time per
 step is the difference over the extra steps, so start-up (imports, data caching, process launch) drops
 out. A DDP step trains on twice the patches (each rank its own batch), so samples per second are shown
-too. Then ``medrl validate`` plays the robot-user protocol on the same 4 validation cases with the last
+too. Then ``medrl validate`` plays the robot-clinician protocol on the same 4 validation cases with the last
 checkpoint, once with 1 process and once with 2 (2 cases each, metrics synced with ``sync_dist``): the
 logged Dice after each interaction must match.
 
@@ -77,7 +77,7 @@ def main() -> None:
     for n, seconds in per_step.items():
         print(f"{n:>10}  {2 // n:>12}  {seconds:>9.3f}  {2 * n / seconds:>11.1f}")
     print(f"DDP speed-up in patches per second: {per_step[1] * 2 / per_step[2]:.2f}x")
-    print("\nmedrl validate, 4 cases, robot-user protocol (Dice after k interactions):")
+    print("\nmedrl validate, 4 cases, robot-clinician protocol (Dice after k interactions):")
     print(f"{'metric':<14}{'1 process':>11}{'2 processes':>13}")
     for key in sorted(synced[1]):
         print(f"{key:<14}{synced[1][key]:>11.4f}{synced[2].get(key, float('nan')):>13.4f}")

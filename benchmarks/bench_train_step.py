@@ -29,7 +29,7 @@ from medrl.env.state import soft_start
 
 
 def batch_of_spheres(batch: int, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Images, labels and shifted initial masks, (B, 1, size, size, size)."""
+    """Images, labels and shifted starting masks, (B, 1, size, size, size)."""
     grid = torch.stack(torch.meshgrid(*[torch.arange(size, dtype=torch.float32)] * 3, indexing="ij"))
     label = ((grid - size / 2).pow(2).sum(0) <= (size / 4) ** 2).float()
     initial = ((grid - size / 2 - 2).pow(2).sum(0) <= (size / 4.5) ** 2).float()

@@ -187,7 +187,7 @@ def _settings_section(inputs: DocumentInputs, episodes: dict[str, dict[str, Epis
         + " The machine was shared with other work while this ran (the load averages above), which slows every run alike "
         "but makes wall times noisy.", "",
         "### Evaluation", "",
-        f"The robot-user protocol of `medrl evaluate` (`medrl.evaluation.run.run_evaluation`): from each case's starting mask, "
+        f"The robot-clinician protocol of `medrl evaluate` (`medrl.evaluation.run.run_evaluation`): from each case's starting mask, "
         f"K = {plan.interactions} interactions of one click each at the deepest voxel (EDT in mm) of the largest 26-connected "
         "error component of each method's current mask (a missed-organ component gives a positive click, a false-positive one "
         f"a negative click). Perturbed starting masks have Dice {plan.perturbation_dice[0]:g}–{plan.perturbation_dice[1]:g} "

@@ -26,10 +26,10 @@ import torch
 
 from medrl.agents.a2c import A2CConfig
 from medrl.data.atomic import atomic_path, write_text_atomically
+from medrl.training.agents import AgentsModule
 from medrl.training.click_network import ClickNetworkModule
 from medrl.training.datamodule import MedrlDataModule
 from medrl.training.label_regimes import LabelRegime
-from medrl.training.agents import AgentsModule
 from medrl.training.segmenter import SegmenterModule
 
 CLONING_WEIGHT = 0.1

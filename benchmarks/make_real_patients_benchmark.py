@@ -9,7 +9,7 @@ For each fold (:mod:`real_patients_plan`: brain subjects, glioma and sarcoma pat
    wall-time budget, and medrl's segmenter (``configs/segmenter.yaml``) on each group's training patients — one
    multi-class network for the 12 brain structures, one for the glioma's whole tumour, one for the sarcoma;
 2. each test task (12 brain structures; BraTS whole tumour on FLAIR; the sarcoma in CT, T1 MR and PET) is played
-   by the robot-user protocol of ``medrl evaluate`` for 10 interactions, from perturbed truth (Dice 0.6–0.8; for
+   by the robot-clinician protocol of ``medrl evaluate`` for 10 interactions, from perturbed truth (Dice 0.6–0.8; for
    BraTS also 0.75–0.79, the start IteR-MRL reports from) and from the segmenter's masks, in a box of the
    structure plus 20 mm.
 

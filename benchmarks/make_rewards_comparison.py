@@ -5,7 +5,7 @@ label of unmarked voxels) and noisy labels, over several training seeds.
 
 For every data group (``demo``: the synthetic cases; ``ct``: the real CT split by organ, as in
 ``make_benchmarks_doc.py``), label regime and seed, :mod:`rewards_runs` trains the five models on one
-budget, and each is evaluated by the robot-user protocol of ``medrl evaluate`` from seeded perturbations
+budget, and each is evaluated by the robot-clinician protocol of ``medrl evaluate`` from seeded perturbations
 of the test labels (the same starting masks and robot clinician for every model, regime and seed). The
 table gives Dice after 1, 3 and 5 clicks, NSD at 2 mm and HD95 after 5, as mean ± std over the seeds of
 the per-seed means over cases. Models and evaluations are cached in ``--work``; the section between

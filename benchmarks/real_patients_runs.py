@@ -187,7 +187,7 @@ SEGMENTER_LABELS = {"segmenter_brain": {"classes": BRAIN_CLASSES}, "segmenter_br
 
 def evaluate(task: TestTask, start: str, dataset: Path, agents: TrainedModel, click_network: TrainedModel, folder: Path,
              budget: Budget, perturbation_dice: tuple[float, float] = (0.6, 0.8)) -> Path:
-    """The robot-user protocol on one task's held-out scans: the kept start, medrl's agents, the supervised click
+    """The robot-clinician protocol on one task's held-out scans: the kept start, medrl's agents, the supervised click
     network and the brush, from ``start`` (``perturbed`` or ``initial``: the segmenter's masks in ``dataset``); reused
     when its folder holds a run with the same settings. Returns the folder."""
     settings = EvaluationSettings(

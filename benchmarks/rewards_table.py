@@ -240,7 +240,7 @@ def render_section(inputs: ComparisonInputs) -> str:
         "(`sparse_unmarked='start'`: a clinician who stops marking accepts the rest; the marks override it); *noisy* — each "
         "label eroded or dilated and shifted by up to 3 mm.",
         "",
-        f"**Evaluation**: the robot-user protocol of `medrl evaluate`, {plan.interactions} interactions of one click, from "
+        f"**Evaluation**: the robot-clinician protocol of `medrl evaluate`, {plan.interactions} interactions of one click, from "
         f"seeded perturbations of the test labels (Dice {plan.perturbation_dice[0]}–{plan.perturbation_dice[1]}), the same "
         f"starts and robot for every model, regime and seed. Cells: mean ± sample std over the training seeds {list(plan.seeds)} "
         "of each seed's mean over the task's cases. Demo data: the synthetic cases of `medrl demo` "

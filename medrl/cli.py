@@ -61,7 +61,7 @@ def _add_demo(subparsers) -> None:
     parser = subparsers.add_parser(
         "demo", help="train and evaluate on built-in data (synthetic CT-like cases + MNI152 MRI), on a CPU, in minutes",
         description="Write the built-in data, train the segmenter and the refinement agents briefly, run the robot-user "
-        "protocol on held-out cases, print Dice per interaction beside 'initial mask kept', and write the checkpoint, "
+        "protocol on held-out cases, print Dice per interaction beside 'starting mask kept', and write the checkpoint, "
         "a plot and example masks into --output.",
     )
     parser.add_argument("--output", default="medrl_demo", help="output folder (default: %(default)s)")

@@ -4,10 +4,10 @@
    real-MRI case (nilearn's template and its white-matter map) into ``OUTPUT/data``;
 2. trains the initial segmenter (Dice + CE) and then the refinement agents (warm start, then A2C) by the
    recipe ``medrl/configs/demo.yaml`` (also a ``medrl fit`` config), for the configured number of steps;
-3. plays the robot-user protocol (5 interactions) on held-out cases: each synthetic test case twice,
+3. plays the robot-clinician protocol (5 interactions) on held-out cases: each synthetic test case twice,
    from the segmenter's mask and from a seeded perturbation of its label (a worse start, as from a
    weaker model), the MNI152 case from a seeded perturbation of its white-matter mask (the segmenter
-   never saw MR), and prints Dice per interaction for medrl beside "initial mask kept";
+   never saw MR), and prints Dice per interaction for medrl beside "starting mask kept";
 4. writes ``OUTPUT/medrl_demo.ckpt`` (everything ``medrl predict`` needs), ``OUTPUT/dice_vs_clicks.png``,
    ``OUTPUT/results.json`` and example masks on each scan's own grid in ``OUTPUT/examples/``.
 """
@@ -32,10 +32,10 @@ from medrl.data.perturbation import PerturbationConfig, perturb_mask
 from medrl.data.synthetic import write_synthetic_dataset
 from medrl.data.transforms import Preprocessing
 from medrl.data.writers import write_mask
-from medrl.evaluation.protocol import robot_user_protocol
+from medrl.evaluation.protocol import play_agents_protocol
 from medrl.inference.refiner import Refiner
-from medrl.training.datamodule import MedrlDataModule
 from medrl.training.agents import AgentsModule
+from medrl.training.datamodule import MedrlDataModule
 from medrl.training.segmenter import SegmenterModule
 
 DEMO_RECIPE = Path(__file__).parent / "configs" / "demo.yaml"
@@ -147,7 +147,7 @@ def _evaluate_case(refiner: Refiner, case: dict, start: str, settings: DemoSetti
         label = data["label"][0].numpy()
         mask, _ = perturb_mask(label, refiner.spacing(data), settings.seed + index, PerturbationConfig(target_dice=(0.6, 0.8)))
         initial = torch.from_numpy(mask)
-    result = robot_user_protocol(refiner, data, initial, settings.interactions, seed=settings.seed + index)
+    result = play_agents_protocol(refiner, data, initial, settings.interactions, seed=settings.seed + index)
     name = Path(case["image"]).name.split(".")[0]
     prefix = f"{name}_perturbed" if start == "perturbed" and case.get("modality") != "MR" else name
     for tag, volume in (("initial", initial), ("refined", result.probability >= 0.5)):
@@ -158,7 +158,7 @@ def _evaluate_case(refiner: Refiner, case: dict, start: str, settings: DemoSetti
 
 
 def evaluate(checkpoint: Path, output: Path, settings: DemoSettings) -> list[dict]:
-    """Robot-user protocol on the held-out synthetic cases and the MNI152 case."""
+    """Robot-clinician protocol on the held-out synthetic cases and the MNI152 case."""
     dataset = output / "data" / "dataset.json"
     jobs = [("synthetic", case, start) for start in ("segmenter", "perturbed") for case in load_dataset(dataset, "test")]
     jobs += [("mni152", case, "perturbed") for case in load_dataset(dataset, "test_mr")]
@@ -166,7 +166,7 @@ def evaluate(checkpoint: Path, output: Path, settings: DemoSettings) -> list[dic
                 "mni152": Refiner.from_checkpoint(checkpoint, override_preprocessing=Preprocessing(intensity="mr"))}
     examples = output / "examples"
     rows = []
-    for index, (group, case, start) in enumerate(tqdm(jobs, desc="[3/3] robot-user protocol", unit="case")):
+    for index, (group, case, start) in enumerate(tqdm(jobs, desc="[3/3] robot-clinician protocol", unit="case")):
         rows.append({"group": group, **_evaluate_case(refiners[group], case, start, settings, index, examples)})
     return rows
 
@@ -178,7 +178,7 @@ def _groups(rows: list[dict]) -> dict[tuple[str, str], np.ndarray]:
 
 
 def format_table(rows: list[dict], interactions: int) -> str:
-    """Dice per interaction, per case and as means per group and start, medrl beside 'initial mask kept'."""
+    """Dice per interaction, per case and as means per group and start, medrl beside 'starting mask kept'."""
     header = f"{'case':<22}{'start':<11}" + "".join(f"{'init' if k == 0 else f'click {k}':>9}" for k in range(interactions + 1))
     lines = [header, "-" * len(header)]
     for row in rows:
@@ -192,7 +192,7 @@ def format_table(rows: list[dict], interactions: int) -> str:
 
 
 def plot(rows: list[dict], path: Path) -> Path:
-    """Mean Dice vs clicks per group and start, medrl and 'initial mask kept'."""
+    """Mean Dice vs clicks per group and start, medrl and 'starting mask kept'."""
     from matplotlib.figure import Figure  # no pyplot: the caller's backend (e.g. a notebook's) stays as it is
 
     figure = Figure(figsize=(6, 4))
@@ -203,7 +203,7 @@ def plot(rows: list[dict], path: Path) -> Path:
         axis.plot(clicks, dice.mean(0), "o-", color=colour, label=f"medrl, {group} ({len(dice)})")
         if len(dice) > 1:
             axis.fill_between(clicks, dice.min(0), dice.max(0), color=colour, alpha=0.15, label=f"min-max over cases, {group}")
-        axis.plot(clicks, np.full(len(clicks), dice[:, 0].mean()), "--", color=colour, label=f"initial mask kept, {group}")
+        axis.plot(clicks, np.full(len(clicks), dice[:, 0].mean()), "--", color=colour, label=f"starting mask kept, {group}")
     axis.set(xlabel="interactions (one robot click each)", ylabel="Dice", title="medrl demo: Dice vs clicks (held-out cases)")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)

@@ -1,4 +1,4 @@
-"""MONAI dictionary transforms on labels: pick the foreground, make a perturbed initial mask, and give
+"""MONAI dictionary transforms on labels: pick the foreground, make a perturbed starting mask, and give
 dataset cases and clinicians' reviews the same training targets.
 
 Array logic lives in :mod:`medrl.data.perturbation`; these wrappers only move data in and out of
@@ -83,7 +83,7 @@ class PerturbLabeld(Randomizable, MapTransform):
 
     Args:
         label_key: the binary (1, X, Y, Z) label.
-        initial_key: where the (1, X, Y, Z) uint8 initial mask goes.
+        initial_key: where the (1, X, Y, Z) uint8 starting mask goes.
         config: :class:`PerturbationConfig` (target Dice range, operations, magnitudes in mm).
     """
 

@@ -1,4 +1,4 @@
-"""Imperfect initial masks from a label: the starting mask p(0) of a refinement training episode.
+"""Imperfect starting masks from a label: the starting mask p(0) of a refinement training episode.
 
 Random parameter *sampling* is kept apart from the deterministic *application* (as in MONAI and
 TorchIO):
@@ -508,7 +508,7 @@ def _adapted_scale(scale: float, dice: float, config: PerturbationConfig) -> flo
 
 
 def perturb_mask(label, spacing, seed: int, config: PerturbationConfig | None = None) -> tuple[np.ndarray, dict]:
-    """An imperfect initial mask whose Dice with ``label`` lies in ``config.target_dice``.
+    """An imperfect starting mask whose Dice with ``label`` lies in ``config.target_dice``.
 
     Samples with ``np.random.default_rng(seed)`` and applies until the Dice falls in the target
     range. After each miss every magnitude is scaled by ``1 / adapt_factor`` (Dice too low) or

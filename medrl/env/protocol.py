@@ -1,4 +1,4 @@
-"""The robot-user protocol: K interactions of the simulated clinician, one loop for every method.
+"""The robot-clinician protocol: K interactions of the simulated clinician, one loop for every method.
 
 Each interaction the robot clinician clicks the largest error components of the method's current mask
 (p ≥ 0.5) against the truth (:func:`medrl.env.clicks.robot_round`: the deepest voxel of each, EDT in mm), and the

@@ -7,7 +7,7 @@ orientation, the checkpoint's spacing; see :meth:`medrl.inference.refiner.Refine
 The truth is the case's label reduced to the task's foreground labels (``Refiner.foreground_labels``,
 which evaluation may override, e.g. ``[1]`` for the spleen of a multi-organ map). A case's
 ``initial`` mask is read as predict reads ``--mask`` (a label mask, non-zero = foreground, or a
-probability map in [0, 1]); when foreground labels are chosen and the initial mask is a multi-label
+probability map in [0, 1]); when foreground labels are chosen and the starting mask is a multi-label
 map (integer values above 1), the same label values are selected from it first, so another model's
 multi-organ output can start the same single-organ task.
 """
@@ -99,7 +99,7 @@ def cropped_to_structure(case: EvaluationCase, start_mask: torch.Tensor, margin_
     each side (unchanged when the truth is empty): every method then runs and is measured in that box, as a
     clinician's tool works in a region of interest around the structure.
 
-    The box's image, label and initial mask are crops of the working-grid case's, their affine moved to
+    The box's image, label and starting mask are crops of the working-grid case's, their affine moved to
     the box (so hint maps and metrics keep their millimetres)."""
     if not case.label.any():
         return case, start_mask

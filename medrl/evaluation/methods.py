@@ -1,7 +1,7 @@
 """Methods compared by ``medrl evaluate``: anything that turns a starting mask and clinician clicks into
 a refined probability map, behind one small interface.
 
-A method is any object with a ``name`` and two calls (:class:`Method`); the robot-user protocol
+A method is any object with a ``name`` and two calls (:class:`Method`); the robot-clinician protocol
 (:func:`medrl.evaluation.protocol.play_robot_protocol`) holds the state between interactions, so a
 method can be stateless. Shapes: the working grid (X, Y, Z) of an :class:`EvaluationCase`;
 probability maps are float32 CPU tensors in [0, 1], and a voxel is foreground when p ≥ 0.5.

@@ -1,10 +1,10 @@
-"""The robot-user protocol of :mod:`medrl.env.protocol`, measured: a method's masks after each interaction.
+"""The robot-clinician protocol of :mod:`medrl.env.protocol`, measured: a method's masks after each interaction.
 
 :func:`play_robot_protocol` (``medrl evaluate``) plays it for any :class:`~medrl.evaluation.methods.Method`
 and measures Dice, HD95 and NSD on the working grid after every interaction; the robot clinician is
 DESIGN.md's (clicks at the deepest voxel, EDT in mm, of the largest 26-connected error components of
 the method's current mask, :func:`medrl.env.clicks.robot_clicks`), seeded so every method of a case
-meets the same tie-breaking. :func:`robot_user_protocol` is the demo's shorter form: medrl's agents
+meets the same tie-breaking. :func:`play_agents_protocol` is the demo's shorter form: medrl's agents
 acting on the whole volume in one environment, Dice only. Both play :func:`medrl.env.protocol.play_protocol`.
 """
 
@@ -29,7 +29,7 @@ class ProtocolResult:
     """One case through the protocol.
 
     Attributes:
-        dice: (K + 1,) float Dice: initial mask, then after each interaction.
+        dice: (K + 1,) float Dice: starting mask, then after each interaction.
         probability: (1, 1, X', Y', Z') float32 final probabilities on the working grid.
         clicks: number of clicks the robot clinician gave.
     """
@@ -39,7 +39,7 @@ class ProtocolResult:
     clicks: int
 
 
-def robot_user_protocol(refiner, data: dict, initial: torch.Tensor, interactions: int, seed: int = 0) -> ProtocolResult:
+def play_agents_protocol(refiner, data: dict, initial: torch.Tensor, interactions: int, seed: int = 0) -> ProtocolResult:
     """Play the protocol on one prepared case (``data`` from ``Refiner.prepare`` with a ``label``).
 
     Args:

@@ -1,4 +1,4 @@
-"""``medrl evaluate`` as a Python function: every method through the robot-user protocol on every case.
+"""``medrl evaluate`` as a Python function: every method through the robot-clinician protocol on every case.
 
 For each case of the chosen dataset section: read it onto the main checkpoint's working grid, pick its
 starting mask (:mod:`medrl.evaluation.starts`), then play K robot-clinician interactions with each

@@ -46,7 +46,7 @@ def resolve_start(mode: str, entry: dict, has_segmenter: bool) -> str:
 
     Raises:
         MedrlInputError: ``initial`` asked for a case without one; ``segmenter`` (or ``auto`` without an
-            initial mask) with a checkpoint that has no segmenter.
+            starting mask) with a checkpoint that has no segmenter.
     """
     if mode not in START_MODES:
         raise MedrlInputError("--start", f"unknown start {mode!r}; choose one of {', '.join(START_MODES)}")
@@ -55,7 +55,7 @@ def resolve_start(mode: str, entry: dict, has_segmenter: bool) -> str:
         raise MedrlInputError(entry["image"], "case has no 'initial' mask in the dataset; choose another --start")
     if source == "segmenter" and not has_segmenter:
         raise MedrlInputError(entry["image"], "no 'initial' mask and the checkpoint has no segmenter; "
-                              "give initial masks or use --start perturbed")
+                              "give starting masks or use --start perturbed")
     return source
 
 

@@ -170,7 +170,7 @@ class Refiner:
         """A starting mask as a float32 MetaTensor in [0, 1] (see :func:`medrl.data.validation.as_mask_array`)."""
         if isinstance(initial, (str, os.PathLike)):
             return read_scan(initial, kind="mask")
-        source = getattr(initial, "meta", {}).get("filename_or_obj", "initial mask")
+        source = getattr(initial, "meta", {}).get("filename_or_obj", "starting mask")
         checked = torch.from_numpy(as_mask_array(np.asarray(initial), source))
         return initial.clone().float().copy_(checked) if hasattr(initial, "affine") else checked
 

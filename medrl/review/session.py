@@ -46,9 +46,9 @@ from medrl.env.state import soft_start, to_mask
 from medrl.errors import MedrlInputError
 from medrl.feedback.store import FeedbackStore, ReviewRecord, VerdictRecord
 from medrl.inference.refiner import Refiner
-from medrl.review.history import Action, Refinement
 from medrl.review.brush import densify, footprint, thin
 from medrl.review.display_image import raw_on_working_grid
+from medrl.review.history import Action, Refinement
 
 
 class ReviewSession:

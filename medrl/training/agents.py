@@ -1,7 +1,7 @@
 """``AgentsModule``: the refinement agents trained with A2C under Lightning's manual optimization.
 
 Each training step, for a batch of patches (see :class:`medrl.training.datamodule.MedrlDataModule`):
-1. initial masks: the perturbed labels of the batch, or, for a share ``segmenter_fraction`` of the
+1. starting masks: the perturbed labels of the batch, or, for a share ``segmenter_fraction`` of the
    dataset patches, the segmenter's mask; a clinician's review starts from the mask the clinician
    started from; all become probabilities by the soft start (0.75 / 0.25);
 2. an episode of K interactions with the robot clinician, S agent steps each (:func:`rollout`); the
@@ -11,8 +11,8 @@ Each training step, for a batch of patches (see :class:`medrl.training.datamodul
 3. one update (:func:`medrl.agents.a2c.a2c_update`, the function the tests train with): behaviour cloning
    during the warm start, then A2C with a small cloning term, and one optimizer step.
 
-Validation plays the robot-user protocol on whole cases with greedy actions and logs the Dice after
-each interaction (``val/dice_0`` = initial mask ... ``val/dice_K``), and after the last one the
+Validation plays the robot-clinician protocol on whole cases with greedy actions and logs the Dice after
+each interaction (``val/dice_0`` = starting mask ... ``val/dice_K``), and after the last one the
 normalised surface Dice (``val/nsd``, at the reward's tolerance) and HD95 (``val/hd95_mm``), by which
 task-reward tuning keeps its best checkpoint.
 """
@@ -41,7 +41,7 @@ from medrl.errors import MedrlInputError
 from medrl.models.checkpoint import Checkpoint
 from medrl.models.segmenter_net import load_frozen_segmenter
 from medrl.training.frozen_segmenter import with_segmenter_masks
-from medrl.training.validation_logs import robot_seed_of, log_dice_curve, log_surface_metrics
+from medrl.training.validation_logs import log_dice_curve, log_surface_metrics, robot_seed_of
 
 AGENT_KINDS = ("voxel", "region")
 
@@ -97,7 +97,7 @@ class AgentsModule(pl.LightningModule):
             segmenter unless ``segmenter_checkpoint`` is given. The architecture must match. With
             ``a2c.anchor_weight`` > 0, a frozen copy of that policy is the anchor's reference
             (``reference.*`` in this module's state).
-        segmenter_fraction: share of training patches whose initial mask is the segmenter's.
+        segmenter_fraction: share of training patches whose starting mask is the segmenter's.
         agents: ``"voxel"`` (every voxel an agent) or ``"region"`` (supervoxels).
         region_method: ``"slic"`` or ``"grid"`` regions for region agents.
         region_size_mm: typical region edge in mm.
@@ -241,7 +241,7 @@ class AgentsModule(pl.LightningModule):
 
     # ------------------------------------------------------------------------------ validation
     def robot_protocol(self, batch: dict, initial: torch.Tensor, interactions: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The robot-user protocol (:func:`medrl.env.protocol.play_protocol`) with greedy actions: ``(dice, masks)``,
+        """The robot-clinician protocol (:func:`medrl.env.protocol.play_protocol`) with greedy actions: ``(dice, masks)``,
         the (K + 1, B) Dice of the starting mask and after each interaction, and the (B, 1, X, Y, Z) bool masks after
         the last."""
         env = self.make_env(batch, initial, seed=robot_seed_of(batch), config=self.inference_env_config)

@@ -17,7 +17,7 @@ on the truth instead of actions trained by a reward. Each training step, on a ba
    only there), overridden by a clinician's corrections. A reviewed scan without label trains from
    its corrections alone; a patch with no known voxel teaches nothing.
 
-Validation plays the robot-user protocol on whole validation cases in sliding windows of
+Validation plays the robot-clinician protocol on whole validation cases in sliding windows of
 ``roi_size`` and logs the Dice after each interaction (``val/dice_0`` = starting mask … ``val/dice_K``,
 ``val/dice_gain``; with a segmenter also ``val_segmenter/...`` from its masks), like the agents.
 Checkpoints carry a plain-typed ``"click_network"`` part (see :mod:`medrl.models.checkpoint`), so
@@ -41,10 +41,10 @@ from medrl.errors import MedrlInputError
 from medrl.models.checkpoint import Checkpoint
 from medrl.models.click_net import ClickEncoding, batch_hints, build_click_net, check_divisible, interact, network_input
 from medrl.models.segmenter_net import load_frozen_segmenter
+from medrl.training.agents import batch_spacings, corrections_of, label_validity
 from medrl.training.click_interactions import ClickLossTerms, PartialDiceCELoss, training_target
 from medrl.training.frozen_segmenter import with_segmenter_masks
-from medrl.training.agents import batch_spacings, corrections_of, label_validity
-from medrl.training.validation_logs import robot_seed_of, log_dice_curve
+from medrl.training.validation_logs import log_dice_curve, robot_seed_of
 
 KNOWN_KEY = "known"
 """Optional batch entry (B, 1, X, Y, Z) {0, 1}: where the patch's label is known (partial labels)."""
@@ -212,7 +212,7 @@ class ClickNetworkModule(pl.LightningModule):
     # ---------------------------------------------------------------------------------- validation
     def robot_protocol(self, image: torch.Tensor, start: torch.Tensor, label: torch.Tensor,
                        spacings: Sequence[Sequence[float]], interactions: int, seed: int = 0) -> torch.Tensor:
-        """The robot-user protocol (:func:`medrl.env.protocol.play_protocol`) on whole volumes, in sliding windows
+        """The robot-clinician protocol (:func:`medrl.env.protocol.play_protocol`) on whole volumes, in sliding windows
         of ``roi_size``.
 
         Args:

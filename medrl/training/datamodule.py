@@ -82,7 +82,7 @@ class MedrlDataModule(pl.LightningDataModule):
         cache: keep preprocessed cases in memory (MONAI ``CacheDataset``).
         validation_fraction: share of training cases held out when the dataset has no ``validation`` list.
         max_validation_cases: validate on at most this many cases (``None``: all).
-        perturbation_dice: target Dice range of the perturbed initial masks.
+        perturbation_dice: target Dice range of the perturbed starting masks.
         seed: seed of the train/validation split, patch sampling and perturbations.
         demo_data: if ``dataset`` does not exist yet, write medrl's synthetic demo dataset there first.
         demo_cases: (train, validation, test) case counts of that demo dataset.

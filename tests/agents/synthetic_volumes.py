@@ -10,7 +10,7 @@ import torch
 
 @dataclass
 class SyntheticBatch:
-    """B volumes (B, 1, S, S, S): a noisy image of an ellipsoid, its label, a perturbed initial mask."""
+    """B volumes (B, 1, S, S, S): a noisy image of an ellipsoid, its label, a perturbed starting mask."""
 
     image: torch.Tensor  # float32, foreground ≈ 1, background ≈ 0, Gaussian noise
     label: torch.Tensor  # float32 {0, 1}
@@ -24,7 +24,7 @@ def ellipsoid(size: int, centre: np.ndarray, radii: np.ndarray) -> np.ndarray:
 
 
 def synthetic_batch(batch: int, size: int, seed: int, noise: float = 0.3) -> SyntheticBatch:
-    """Seeded ellipsoids with radii 0.2–0.33·size near the centre; the initial mask's centre moves by
+    """Seeded ellipsoids with radii 0.2–0.33·size near the centre; the starting mask's centre moves by
     up to 0.1·size per axis and its radii scale by 0.8–1.2."""
     rng = np.random.default_rng(seed)
     images, labels, initials = [], [], []

@@ -1,4 +1,4 @@
-"""It learns: A2C with the behaviour-cloning warm start lifts Dice well above the initial masks'.
+"""It learns: A2C with the behaviour-cloning warm start lifts Dice well above the starting masks'.
 
 Trained on seeded synthetic ellipsoids (tests/agents/synthetic_volumes.py), evaluated greedily on *other*
 seeded volumes with the robot clinician clicking once per interaction. DESIGN.md reports Dice ≈ 0.97
@@ -53,7 +53,7 @@ def train(
 def evaluate(
     policy: PolicyValueNet, batch: SyntheticBatch, interactions: int, regions: torch.Tensor | None = None
 ) -> tuple[float, list[float]]:
-    """Mean Dice of the initial masks, and after each interaction of greedy refinement."""
+    """Mean Dice of the starting masks, and after each interaction of greedy refinement."""
     env = RefinementEnv(EnvConfig(seed=1))
     env.reset(batch.image, soft_start(batch.initial), label=batch.label, regions=regions)
     initial = env.dice().mean().item()

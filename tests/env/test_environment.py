@@ -19,7 +19,7 @@ GAIN_04 = math.log(0.65 / 0.25)  # reward of a soft-started voxel moved 0.4 the 
 
 
 def cube_batch(batch: int = 2, size: int = 7):
-    """Labels: a 3³ cube in the centre. Initial masks: empty. Images: the label."""
+    """Labels: a 3³ cube in the centre. Starting masks: empty. Images: the label."""
     label = torch.zeros(batch, 1, size, size, size)
     label[:, :, 2:5, 2:5, 2:5] = 1
     return label.clone(), torch.zeros_like(label, dtype=torch.bool), label

@@ -1,4 +1,4 @@
-"""Evaluation cases: names, the task's foreground labels, and how a case's initial mask is read."""
+"""Evaluation cases: names, the task's foreground labels, and how a case's starting mask is read."""
 
 from __future__ import annotations
 

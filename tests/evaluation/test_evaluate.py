@@ -1,4 +1,4 @@
-"""``medrl evaluate`` end to end through its argparse hook: datasets with and without initial masks,
+"""``medrl evaluate`` end to end through its argparse hook: datasets with and without starting masks,
 baselines beside the agents, complete CSV/JSON/PNG outputs, reproducible runs, one-line errors."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def test_initial_masks_voxel_and_region_agents_beside_the_kept_mask(tmp_path, vo
     assert "start: initial ×3" in printed and all(f"\n{m} " in printed for m in methods)
 
     dataset = json.loads(blobs_with_initial.read_text(encoding="utf-8"))
-    for entry, case in zip(dataset["test"], cases):  # Dice at k = 0: the file's initial mask against its label
+    for entry, case in zip(dataset["test"], cases):  # Dice at k = 0: the file's starting mask against its label
         initial = nib.load(blobs_with_initial.parent / entry["initial"]).get_fdata()
         label = nib.load(blobs_with_initial.parent / entry["label"]).get_fdata()
         for method in methods:

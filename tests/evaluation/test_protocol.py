@@ -1,4 +1,4 @@
-"""The robot-user protocol and the demo's report: Dice per interaction, table and plot."""
+"""The robot-clinician protocol and the demo's report: Dice per interaction, table and plot."""
 
 from __future__ import annotations
 

@@ -43,7 +43,7 @@ def test_each_organ_is_its_own_task(tmp_path, shared_ct, with_segmenter, organ):
 
 
 def test_a_multi_organ_initial_map_is_reduced_to_the_task(tmp_path, shared_ct, with_segmenter):
-    """The initial mask is another model's multi-organ map (here the label map itself): with
+    """The starting mask is another model's multi-organ map (here the label map itself): with
     --foreground-labels 2 it starts the kidney task exactly, so the robot finds nothing to click."""
     output = tmp_path / "kidney"
     assert evaluate("--checkpoint", with_segmenter, "--data", _dataset(tmp_path, shared_ct, initial=True),

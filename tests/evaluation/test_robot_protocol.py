@@ -1,4 +1,4 @@
-"""The robot-user protocol with any method: clicks on the method's own errors, metrics per interaction."""
+"""The robot-clinician protocol with any method: clicks on the method's own errors, metrics per interaction."""
 
 from __future__ import annotations
 

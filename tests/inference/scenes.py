@@ -1,4 +1,4 @@
-"""A seeded scene for the clinician's loop: two bright blobs, an initial mask that misses one of them."""
+"""A seeded scene for the clinician's loop: two bright blobs, an starting mask that misses one of them."""
 
 from __future__ import annotations
 

@@ -70,7 +70,7 @@ def test_checkpoints_never_run_code(tmp_path):
 
 
 def test_robot_protocol_measures_the_initial_mask_then_each_interaction(write_case, checkpoint):
-    from medrl.evaluation.protocol import robot_user_protocol
+    from medrl.evaluation.protocol import play_agents_protocol
 
     image_path, label_path, _ = write_case("LAS", (1.0, 1.0, 2.0), shape=(24, 20, 12))
     refiner = Refiner.from_checkpoint(checkpoint["path"])
@@ -78,7 +78,7 @@ def test_robot_protocol_measures_the_initial_mask_then_each_interaction(write_ca
     label = data["label"][0].numpy().astype(bool)
     initial = np.zeros_like(label)
     initial[: label.shape[0] // 2] = label[: label.shape[0] // 2]  # half the object: Dice 2·h/(h + 2h) = 2/3
-    result = robot_user_protocol(refiner, data, torch.from_numpy(initial.astype(np.uint8)), interactions=3)
+    result = play_agents_protocol(refiner, data, torch.from_numpy(initial.astype(np.uint8)), interactions=3)
     assert result.dice.shape == (4,)
     expected = 2 * (initial & label).sum() / (initial.sum() + label.sum())
     assert result.dice[0] == pytest.approx(expected, abs=1e-6)
