@@ -1,4 +1,4 @@
-"""Data flows one way (DESIGN.md): each package room imports only from the rooms upstream of it."""
+"""Data flows one way (docs/design.md): each package room imports only from the rooms upstream of it."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """From a :class:`~medrl.agents.rollout.Rollout` to the loss and one optimizer update.
 
-Warm start, then reward (DESIGN.md): for the first ``warm_start_updates`` updates the policy imitates
+Warm start, then reward (docs/design.md): for the first ``warm_start_updates`` updates the policy imitates
 the oracle actions (behaviour cloning; the critic already learns its value loss); afterwards the A2C
 loss takes over and a small cloning term with weight ``cloning_weight`` stays.
 

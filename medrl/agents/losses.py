@@ -1,4 +1,4 @@
-"""Advantage actor-critic losses as pure functions (DESIGN.md, "Learning").
+"""Advantage actor-critic losses as pure functions (docs/design.md, "Learning").
 
 Convention: the action axis of ``logits`` / ``log_probs`` is the **last** axis (…, A); every other
 tensor has the shape (…) of one value per agent, e.g. (T, B, N) for T steps, B volumes, N agents.
@@ -177,7 +177,7 @@ def a2c_loss(
         values: (…) float critic values V(s).
         valid: optional (…) bool.
         entropy_coef: β, weight of the entropy bonus.
-        value_coef: weight of the value loss (1 gives the DESIGN.md formula).
+        value_coef: weight of the value loss (1 gives the docs/design.md formula).
         action_dim: the action axis of ``logits`` (last by default).
 
     Returns:

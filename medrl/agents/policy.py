@@ -5,7 +5,7 @@ action logits (B, A, D, H, W) and a per-voxel value (B, 1, D, H, W): the backbon
 convolution has A + 1 output channels, the first A are the logits, the last the value. Per-region
 agents pool these maps per region (mean of voxel logits/values; see :mod:`medrl.env.regions`).
 A downsampling UNet rather than PixelRL's full-resolution dilated stack keeps a step about as cheap
-as one forward pass of a segmenter (DESIGN.md, "Cheap backbone").
+as one forward pass of a segmenter (docs/design.md, "Cheap backbone").
 
 Optional :class:`RewardMapConv`, PixelRL's reward-map convolution: a learned 3×3×3 kernel w used in
 the returns, R⁽ᵗ⁾ = r⁽ᵗ⁾ + γ·(w ∗ R⁽ᵗ⁺¹⁾), so an agent's return can include its neighbours' rewards.

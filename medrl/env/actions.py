@@ -2,7 +2,7 @@
 
 Default deltas (−0.4, −0.2, −0.1, 0, +0.1, +0.2, +0.4): IteR-MRL's ±0.1, ±0.2, ±0.4 plus 0 so an
 agent can keep its value. The oracle action of a voxel (or region) is the action with the highest
-immediate reward; it is the teacher of the behaviour-cloning warm start (DESIGN.md).
+immediate reward; it is the teacher of the behaviour-cloning warm start (docs/design.md).
 """
 
 from __future__ import annotations

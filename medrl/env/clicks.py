@@ -1,6 +1,6 @@
 """The robot clinician (simulated clicks) and the hint maps that encode clicks for the policy.
 
-Robot user (DESIGN.md): the errors of a prediction are split into false-negative and false-positive
+Robot clinician (docs/design.md): the errors of a prediction are split into false-negative and false-positive
 voxels, each split into 26-connected components; the k largest components (by volume; every voxel of
 a volume has the same size, so mm³ and voxel counts rank alike) get one click each, at the voxel
 farthest from the component's boundary (Euclidean distance transform in mm, the volume's border

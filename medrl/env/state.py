@@ -1,6 +1,6 @@
 """The agents' state and the probability <-> mask conventions.
 
-State per voxel (DESIGN.md): [image, probability p, positive hint h+, negative hint h−], so the
+State per voxel (docs/design.md): [image, probability p, positive hint h+, negative hint h−], so the
 batched state is (B, 4, D, H, W). The mask of a probability map is p ≥ 0.5. A binary starting mask
 becomes a *soft start* p⁽⁰⁾ = 0.75 inside / 0.25 outside, so one ±0.4 action can flip a voxel; a
 probability map from another model is squeezed into the same range.

@@ -2,7 +2,7 @@
 
 :func:`play_robot_protocol` (``medrl evaluate``) plays it for any :class:`~medrl.evaluation.methods.Method`
 and measures Dice, HD95 and NSD on the working grid after every interaction; the robot clinician is
-DESIGN.md's (clicks at the deepest voxel, EDT in mm, of the largest 26-connected error components of
+docs/design.md's (clicks at the deepest voxel, EDT in mm, of the largest 26-connected error components of
 the method's current mask, :func:`medrl.env.clicks.robot_clicks`), seeded so every method of a case
 meets the same tie-breaking. :func:`play_agents_protocol` is the demo's shorter form: medrl's agents
 acting on the whole volume in one environment, Dice only. Both play :func:`medrl.env.protocol.play_protocol`.

@@ -1,7 +1,7 @@
 """It learns: A2C with the behaviour-cloning warm start lifts Dice well above the starting masks'.
 
 Trained on seeded synthetic ellipsoids (tests/agents/synthetic_volumes.py), evaluated greedily on *other*
-seeded volumes with the robot clinician clicking once per interaction. DESIGN.md reports Dice ≈ 0.97
+seeded volumes with the robot clinician clicking once per interaction. docs/design.md reports Dice ≈ 0.97
 after 5 clicks from ≈ 0.71 on 32³ volumes; much worse is a bug.
 """
 

@@ -171,7 +171,7 @@ def test_the_segmenter_starts_a_share_of_the_patches_and_travels_frozen_in_the_c
 
 def test_it_learns_to_refine_from_clicks_on_unseen_volumes():
     """A few seconds of training on 8 ellipsoids lift Dice after 3 robot interactions well above the
-    starting masks' on 8 other ellipsoids (DESIGN.md: ≈ 0.97 for the supervised network on 32³)."""
+    starting masks' on 8 other ellipsoids (docs/design.md: ≈ 0.97 for the supervised network on 32³)."""
     start = time.perf_counter()
     torch.manual_seed(0)
     train, test = synthetic_batch(8, 16, seed=0), synthetic_batch(8, 16, seed=100)

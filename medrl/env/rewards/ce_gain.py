@@ -1,4 +1,4 @@
-"""The reward: relative cross-entropy gain, per voxel (DESIGN.md, "The method").
+"""The reward: relative cross-entropy gain, per voxel (docs/design.md, "The method").
 
 χ_i(p) = −y_i log p_i − (1 − y_i) log(1 − p_i), with p clamped to [ε, 1 − ε], and the reward of a
 step from ``p_prev`` to ``p_next`` is r_i = χ_i(p_prev) − χ_i(p_next): positive when the step moved

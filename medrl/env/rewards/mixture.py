@@ -7,7 +7,7 @@ per voxel, w the voxel's weight (clinician-marked voxels ``clinician_weight``, B
 weighting ``boundary_gain``, 0 where no target is known; see :class:`medrl.env.environment.EnvConfig`).
 The verdict gain (a clinician's accept/reject of a refinement, :mod:`medrl.env.rewards.verdict`) acts
 only on volumes given a verdict map and is not weighted by w: a voxel with a verdict may have no label.
-The default is the relative CE gain alone (DESIGN.md), plus the verdict gain where verdicts are given.
+The default is the relative CE gain alone (docs/design.md), plus the verdict gain where verdicts are given.
 The parts are the functions of :mod:`medrl.env.rewards.ce_gain`, :mod:`medrl.env.rewards.task` and
 :mod:`medrl.env.rewards.verdict`, all with the interface of ``relative_ce_gain(p_prev, p_next, target, valid)``.
 """

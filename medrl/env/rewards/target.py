@@ -1,4 +1,4 @@
-"""Clinician feedback overrides the reward's target (DESIGN.md, "The method").
+"""Clinician feedback overrides the reward's target (docs/design.md, "The method").
 
 Per voxel, the target used in the reward is: the clinician's label where the clinician clicked or
 painted it (optionally weighted more); else the dataset's label where one exists; else nothing, and
