@@ -4,10 +4,11 @@ quoting them), and the caveats of the measurement."""
 
 from __future__ import annotations
 
-from benchdoc_compare import Comparison
 from benchdoc_curves import EpisodeDice
 from benchdoc_evaluation import EvaluationResult
 from benchdoc_tables import AGENTS, number
+
+from medrl.evaluation.comparison import Comparison
 
 DRIFT = 0.01
 """A mean Dice after the last interaction this much below the one after the first counts as drifting down."""

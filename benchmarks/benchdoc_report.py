@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchdoc_compare import Comparison
 from benchdoc_curves import EpisodeDice, episode_dice
 from benchdoc_data import CtData
 from benchdoc_evaluation import EvaluationPlan, EvaluationResult
@@ -21,6 +20,7 @@ from doc_sections import CARRIED_SECTIONS, find_section
 
 from medrl.data.atomic import write_text_atomically
 from medrl.env.environment import EnvConfig
+from medrl.evaluation.comparison import Comparison
 
 MODEL_LABELS = {"segmenter": "segmenter (Dice + CE)", "voxel": "per-voxel agents (A2C)", "region": "per-region agents (A2C)",
                 "supervised": "supervised click network (Dice + CE)", "voxel_long": "per-voxel agents, longer (A2C)"}

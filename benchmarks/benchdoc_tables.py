@@ -3,7 +3,7 @@ plain-words reading of them, every number taken from the evaluation's own files.
 
 The summary document (``summary.json`` of ``medrl evaluate``) gives per method the mean with its
 95% interval ``{mean, ci95_low, ci95_high, n}`` of Dice, HD95 and NSD after each interaction, of the
-AUC and of NoC@t; :mod:`benchdoc_compare` gives the paired differences between methods.
+AUC and of NoC@t; :mod:`medrl.evaluation.comparison` gives the paired differences between methods.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from benchdoc_compare import FALL_TOLERANCE, METRIC_LABELS, Comparison, compare, falls, per_case_metrics
 from benchdoc_evaluation import EvaluationResult
+
+from medrl.evaluation.comparison import HARM_DICE, METRIC_LABELS, Comparison, compare, falls, per_case_metrics
 
 TABLE_CLICKS = (0, 1, 3, 5, 10)
 AGENTS = ("voxel", "region")
@@ -115,7 +116,7 @@ def _falls(result: EvaluationResult) -> str:
         if name != "initial":
             fell, steps = falls(result.folder, name)
             parts.append(f"{name} {fell} of {steps}")
-    return f"Interactions after which a case's Dice fell by more than {FALL_TOLERANCE:g}: " + ", ".join(parts) + "."
+    return f"Interactions after which a case's Dice fell by more than {HARM_DICE:g}: " + ", ".join(parts) + "."
 
 
 def _headline(found: dict[tuple[str, str, str], Comparison]) -> str:

@@ -26,21 +26,25 @@ import torch
 
 from medrl.agents.a2c import A2CConfig
 from medrl.data.atomic import atomic_path, write_text_atomically
+from medrl.demo import DEMO_SEGMENTER_FRACTION, DemoSettings, demo_recipe
 from medrl.training.agents import AgentsModule
 from medrl.training.click_network import ClickNetworkModule
 from medrl.training.datamodule import MedrlDataModule
 from medrl.training.label_regimes import LabelRegime
 from medrl.training.segmenter import SegmenterModule
 
-CLONING_WEIGHT = 0.1
-"""The agents' behaviour-cloning term after the warm start (as ``medrl demo``)."""
-MAX_GRAD_NORM = 1.0
-"""The agents' gradient clipping (as ``medrl demo``)."""
+DEMO = demo_recipe()
+"""The demo's recipe (medrl/configs/demo.yaml): the benchmark's budget is the demo's unless a script says otherwise."""
+_AGENTS = DEMO["model"]["init_args"]
+CLONING_WEIGHT = float(_AGENTS["a2c"]["cloning_weight"])
+"""The agents' behaviour-cloning term after the warm start (the demo's)."""
+MAX_GRAD_NORM = float(_AGENTS["a2c"]["max_grad_norm"])
+"""The agents' gradient clipping (the demo's)."""
 
 
 @dataclass(frozen=True)
 class Budget:
-    """What every model of the benchmark gets.
+    """What every model of the benchmark gets; the defaults are ``medrl demo``'s (its recipe and settings).
 
     Attributes:
         segmenter_steps: optimizer steps of the segmenter (Dice + CE); demo task only.
@@ -57,16 +61,16 @@ class Budget:
             perturbed labels, Dice drawn in the data module's 0.6-0.85).
     """
 
-    segmenter_steps: int = 300
-    agent_steps: int = 700
-    warm_start_steps: int = 200
-    click_network_steps: int = 700
-    train_interactions: int = 3
-    patch_size: int = 32
-    batch_size: int = 4
-    channels: tuple[int, ...] = (8, 16, 32, 64)
-    lr: float = 3e-3
-    segmenter_fraction: float = 0.5
+    segmenter_steps: int = DemoSettings.segmenter_steps
+    agent_steps: int = int(DEMO["trainer"]["max_steps"])
+    warm_start_steps: int = int(_AGENTS["a2c"]["warm_start_updates"])
+    click_network_steps: int = int(DEMO["trainer"]["max_steps"])
+    train_interactions: int = int(_AGENTS["interactions"])
+    patch_size: int = int(DEMO["data"]["patch_size"][0])
+    batch_size: int = int(DEMO["data"]["batch_size"])
+    channels: tuple[int, ...] = tuple(_AGENTS["policy_channels"])
+    lr: float = float(_AGENTS["lr"])
+    segmenter_fraction: float = DEMO_SEGMENTER_FRACTION
 
     def longer(self, factor: int) -> "Budget":
         """This budget with ``factor`` times the agents' steps and warm start."""

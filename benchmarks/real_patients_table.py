@@ -17,9 +17,9 @@ from typing import Sequence
 
 import numpy as np
 
+from medrl.evaluation.comparison import harmful_interactions
 from medrl.evaluation.summary import Estimate, mean_ci
 
-HARM_DICE = 0.005
 REPORTED = (0, 1, 3, 5, 10)
 METHOD_ORDER = ("initial", "brush", "supervised", "medrl")
 METHOD_NAMES = {"initial": "start kept", "brush": "brush", "supervised": "click network", "medrl": "medrl agents"}
@@ -62,8 +62,8 @@ def at(values: list[float], k: int) -> float:
 
 def harm_rate(curves: Sequence[Curve]) -> float:
     """Share of all interactions (k ≥ 1) after which a case's Dice fell by more than ``HARM_DICE``."""
-    drops = [b - a for c in curves for a, b in zip(c.dice, c.dice[1:])]
-    return float(np.mean([d < -HARM_DICE for d in drops])) if drops else math.nan
+    harmful, interactions = harmful_interactions(c.dice for c in curves)
+    return harmful / interactions if interactions else math.nan
 
 
 def finite_mean(values: list[float]) -> Estimate:

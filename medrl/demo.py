@@ -38,6 +38,8 @@ from medrl.training.agents import AgentsModule
 from medrl.training.datamodule import MedrlDataModule
 from medrl.training.segmenter import SegmenterModule
 
+DEMO_SEGMENTER_FRACTION = 0.5
+"""Share of the agents' training patches that start from the demo segmenter's mask (the rest: perturbed labels)."""
 DEMO_RECIPE = Path(__file__).parent / "configs" / "demo.yaml"
 """The agents' recipe of the demo, also a ``medrl fit`` config (``medrl fit --config medrl/configs/demo.yaml``)."""
 
@@ -134,7 +136,8 @@ def train(output: Path, settings: DemoSettings, recipe: dict | None = None) -> t
     steps = settings.agent_steps(recipe)
     print(f"[2/3] training the refinement agents ({steps} steps, {agents_arguments['a2c']['warm_start_updates']} of them "
           f"warm start; recipe {DEMO_RECIPE.name})")
-    agents = AgentsModule(**{**agents_arguments, "segmenter_checkpoint": str(segmenter_ckpt), "segmenter_fraction": 0.5})
+    agents = AgentsModule(**{**agents_arguments, "segmenter_checkpoint": str(segmenter_ckpt),
+                             "segmenter_fraction": DEMO_SEGMENTER_FRACTION})
     checkpoint, agent_steps = _fit(agents, data, steps, settings, output / "logs" / "agents", output / "medrl_demo.ckpt", "agents")
     return checkpoint, {"segmenter": segmenter_steps, "agents": agent_steps}
 

@@ -3,16 +3,12 @@ section, task and method, whose claims follow its own tables; a rerun reuses mod
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from medrl.evaluation.summary import Estimate
 from tests.conftest import SHARED_CT
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -95,20 +91,3 @@ def test_quick_pipeline_writes_a_consistent_document_and_reuses_its_work(tmp_pat
     assert ": training" not in again
     assert again.count("trained earlier") == 4 + (4 if with_ct else 0)
     assert again.count("evaluated earlier") == len(tasks)
-
-
-@pytest.mark.parametrize("low, high, n, higher_is_better, expected", [
-    (0.01, 0.05, 6, True, "beats"),
-    (-0.05, -0.01, 6, True, "loses"),
-    (-0.01, 0.05, 6, True, "ties"),
-    (0.0, 0.0, 6, True, "ties"),           # identical on every case
-    (0.5, 1.5, 6, False, "loses"),         # more clicks needed: worse
-    (math.nan, math.nan, 1, True, "undetermined"),
-])
-def test_verdict_follows_the_paired_interval(low, high, n, higher_is_better, expected):
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        from benchdoc_compare import verdict
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    assert verdict(Estimate((low + high) / 2, low, high, n), higher_is_better) == expected

@@ -1,4 +1,5 @@
-"""Paired comparisons of methods on one evaluation: who beats, ties or loses, from the per-case numbers.
+"""Paired comparisons of methods on one evaluation — who beats, ties or loses, from the per-case numbers — and
+the harm rate, the share of interactions that made a case's mask worse.
 
 All methods of a ``medrl evaluate`` run refine the same cases from the same starting masks with the
 same robot clinician, so two methods are compared on their per-case differences: the mean difference
@@ -13,6 +14,7 @@ import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -84,16 +86,21 @@ def compare(metrics: dict[str, dict[str, np.ndarray]], first: str, second: str, 
                       verdict(difference, HIGHER_IS_BETTER[metric]))
 
 
-FALL_TOLERANCE = 0.005
-"""A Dice drop smaller than this between two interactions is not counted as a fall."""
+HARM_DICE = 0.005
+"""An interaction is harmful when it lowers its case's Dice by more than this (a smaller drop is noise)."""
 
 
-def falls(folder: Path, method: str, tolerance: float = FALL_TOLERANCE) -> tuple[int, int]:
-    """``(falls, steps)``: in how many of a method's interactions (k ≥ 1, over all cases) the Dice fell
-    by more than ``tolerance`` below the previous interaction's, out of how many."""
+def harmful_interactions(curves: Iterable[Sequence[float]], tolerance: float = HARM_DICE) -> tuple[int, int]:
+    """``(harmful, interactions)``: over Dice curves (each the Dice after interaction 0, 1, ..., K of one case),
+    how many interactions k ≥ 1 lowered the Dice by more than ``tolerance``, out of how many."""
+    drops = [after - before for curve in curves for before, after in zip(curve, curve[1:])]
+    return sum(drop < -tolerance for drop in drops), len(drops)
+
+
+def falls(folder: Path, method: str, tolerance: float = HARM_DICE) -> tuple[int, int]:
+    """:func:`harmful_interactions` of one method of an evaluation's output folder (``interactions.csv``)."""
     curves: dict[str, dict[int, float]] = {}
     for row in _rows(folder / INTERACTIONS_CSV):
         if row["method"] == method:
             curves.setdefault(row["case"], {})[int(row["interaction"])] = float(row["dice"])
-    steps = [(curve[k - 1], curve[k]) for curve in curves.values() for k in sorted(curve) if k >= 1]
-    return sum(after < before - tolerance for before, after in steps), len(steps)
+    return harmful_interactions(([curve[k] for k in sorted(curve)] for curve in curves.values()), tolerance)
