@@ -1,5 +1,5 @@
 """The real-patient benchmark's work, cached in its work folder: training by the documented commands, the
-segmenter's starting masks, and the robot-user evaluations.
+segmenter's starting masks, and the robot-clinician evaluations.
 
 Every model trains with ``medrl fit --config CONFIG --data.dataset [...]`` in a subprocess, exactly as a user runs
 the recipe (the config's relative output folders land in the model's own folder); a JSON record beside it keeps

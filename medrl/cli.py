@@ -60,7 +60,7 @@ def _add_demo(subparsers) -> None:
     # defaults live in medrl.demo.DemoSettings; importing it here would load Lightning for every command
     parser = subparsers.add_parser(
         "demo", help="train and evaluate on built-in data (synthetic CT-like cases + MNI152 MRI), on a CPU, in minutes",
-        description="Write the built-in data, train the segmenter and the refinement agents briefly, run the robot-user "
+        description="Write the built-in data, train the segmenter and the refinement agents briefly, run the robot-clinician "
         "protocol on held-out cases, print Dice per interaction beside 'starting mask kept', and write the checkpoint, "
         "a plot and example masks into --output.",
     )
