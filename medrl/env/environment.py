@@ -25,9 +25,8 @@ from medrl.env.clicks import HINT_REACH_SIGMAS, Click, click_ball, robot_round, 
 from medrl.env.geodesic import geodesic_distance_mm
 from medrl.env.regions import RegionAgents, VoxelAgents
 from medrl.env.rewards.ce_gain import DEFAULT_EPS, boundary_weight, log_likelihood_map
-from medrl.env.rewards.mixture import RewardConfig, step_reward
+from medrl.env.rewards.mixture import RewardConfig, step_reward, weighted_verdict_gain
 from medrl.env.rewards.target import reward_target, split_corrections
-from medrl.env.rewards.verdict import verdict_gain
 from medrl.env.state import build_state, to_mask
 from medrl.errors import MedrlInputError
 
@@ -394,7 +393,9 @@ class RefinementEnv:
             return self.actions.oracle_towards_binary_target(self.target, self.valid, self.weight).flatten(1)
         rewards = self.actions.action_rewards(self.p, self.target, self.valid, self.weight, self.config.eps)
         if self.verdict_target is not None:
-            rewards = rewards.mul_(self.config.reward.ce_gain).add_(self._verdict_rewards(self.p, self.actions.candidates(self.p)))
+            verdicts = weighted_verdict_gain(self.config.reward, self.p, self.actions.candidates(self.p), self.verdict_target,
+                                             self._max_step())
+            rewards = rewards.mul_(self.config.reward.ce_gain).add_(verdicts)
         return self.actions.best_action(self.agents.pool(rewards, self.known), dim=1)
 
     def _binary_target(self) -> bool:
@@ -439,11 +440,6 @@ class RefinementEnv:
         if self.verdict is not None:  # a clinician's mark overrides the verdict on its voxel
             self.verdict_target = self.verdict.masked_fill(self.clinician_mask, 0.0)
             self.known = self.valid | (self.verdict_target != 0)
-
-    def _verdict_rewards(self, p_prev: torch.Tensor, p_next: torch.Tensor) -> torch.Tensor:
-        """``config.reward.verdict`` × the verdict gain from ``p_prev`` to ``p_next`` (broadcast, e.g. over
-        every action's candidates (B, A, D, H, W)), one full-size action earning ±1."""
-        return verdict_gain(p_prev, p_next, self.verdict_target, max_step=self._max_step()).mul_(self.config.reward.verdict)
 
     def _max_step(self) -> float:
         """The largest action's probability change (a full-size step earns a verdict of ±1)."""

@@ -74,6 +74,13 @@ def task_reward_map(config: RewardConfig, p_prev: torch.Tensor, p_next: torch.Te
     return total
 
 
+def weighted_verdict_gain(config: RewardConfig, p_prev: torch.Tensor, p_next: torch.Tensor, verdict_target: torch.Tensor,
+                          max_step: float = 1.0) -> torch.Tensor:
+    """``config.verdict`` × :func:`~medrl.env.rewards.verdict.verdict_gain` from ``p_prev`` to ``p_next`` (broadcast,
+    e.g. over every action's candidates (B, A, D, H, W)), a full-size step of ``max_step`` earning ±1."""
+    return verdict_gain(p_prev, p_next, verdict_target, max_step=max_step).mul_(config.verdict)
+
+
 def step_reward(config: RewardConfig, p_prev: torch.Tensor, p_next: torch.Tensor, target: torch.Tensor, valid: torch.Tensor,
                 weight: torch.Tensor, spacings: Sequence[Sequence[float]], eps: float = DEFAULT_EPS,
                 verdict_target: torch.Tensor | None = None, max_step: float = 1.0,
@@ -107,5 +114,5 @@ def step_reward(config: RewardConfig, p_prev: torch.Tensor, p_next: torch.Tensor
         reward.add_(task)
     reward.mul_(weight)
     if verdict_target is not None and config.verdict > 0:
-        reward.add_(verdict_gain(p_prev, p_next, verdict_target, max_step=max_step).mul_(config.verdict))
+        reward.add_(weighted_verdict_gain(config, p_prev, p_next, verdict_target, max_step))
     return reward, log_likelihood
