@@ -3,7 +3,7 @@
 Units: a *case* is one structure of one held-out scan from one start. Per method and start: mean Dice after
 0, 1, 3, 5 and 10 interactions, NSD (2 mm) and HD95 after 5, each a mean over cases with Student's t 95%
 interval (:func:`medrl.evaluation.summary.mean_ci`); the **harm rate** — the share of all interactions that
-lowered their case's Dice by more than ``HARM_DICE`` — and the mean seconds a method took per interaction.
+lowered their case's Dice by more than :data:`medrl.evaluation.comparison.HARM_DICE` — and the mean seconds a method took per interaction.
 The targets are checked on these numbers (nothing here is tuned to them).
 """
 

@@ -99,7 +99,6 @@ def robot_clicks(
     return [click for click, _ in robot_strokes(pred, target, spacing, k, 0.0, valid, rng)]
 
 
-
 def robot_round(masks: torch.Tensor, targets: torch.Tensor, spacings: Sequence[Sequence[float]], k: int = 1,
                 known: torch.Tensor | None = None, rng: np.random.Generator | int | None = None) -> list[list[Click]]:
     """The robot clinician's clicks of one interaction on each of B volumes (:func:`robot_clicks` per volume).
@@ -121,6 +120,7 @@ def robot_round(masks: torch.Tensor, targets: torch.Tensor, spacings: Sequence[S
     pred, truth = masks[:, 0].bool().cpu().numpy(), (targets[:, 0] >= 0.5).cpu().numpy()
     valid = None if known is None else known[:, 0].bool().cpu().numpy()
     return [robot_clicks(pred[b], truth[b], spacings[b], k, None if valid is None else valid[b], rng) for b in range(len(pred))]
+
 
 def robot_strokes(
     pred: np.ndarray,

@@ -38,7 +38,7 @@ from medrl.env.protocol import play_protocol
 from medrl.env.rewards.verdict import signed_verdict_map
 from medrl.env.state import soft_start
 from medrl.errors import MedrlInputError
-from medrl.models.checkpoint import Checkpoint
+from medrl.models.checkpoint import Checkpoint, inference_bundle
 from medrl.models.segmenter_net import load_frozen_segmenter
 from medrl.training.frozen_segmenter import with_segmenter_masks
 from medrl.training.validation_logs import log_dice_curve, log_surface_metrics, robot_seed_of
@@ -244,7 +244,8 @@ class AgentsModule(pl.LightningModule):
         """The robot-clinician protocol (:func:`medrl.env.protocol.play_protocol`) with greedy actions: ``(dice, masks)``,
         the (K + 1, B) Dice of the starting mask and after each interaction, and the (B, 1, X, Y, Z) bool masks after
         the last."""
-        env = self.make_env(batch, initial, seed=robot_seed_of(batch), config=self.inference_env_config)
+        seed = robot_seed_of(batch)
+        env = self.make_env(batch, initial, seed=seed, config=self.inference_env_config)
         windowed = SlidingWindowPolicy(self.policy, self.hparams.roi_size)
         dice = []
 
@@ -254,7 +255,7 @@ class AgentsModule(pl.LightningModule):
 
         # the robot's truth: the reward's target (the label, overridden by a review's corrections), where it is known
         play_protocol(env.p, env.target.clone(), env.spacing, interactions, interact,
-                      self.inference_env_config.clicks_per_interaction, seed=robot_seed_of(batch), known=env.valid.clone(),
+                      self.inference_env_config.clicks_per_interaction, seed=seed, known=env.valid.clone(),
                       record=lambda k, p, clicks: dice.append(env.dice()))
         return torch.stack(dice), env.mask()
 
@@ -292,6 +293,4 @@ class AgentsModule(pl.LightningModule):
         return parts
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        from medrl.models.checkpoint import inference_bundle
-
         checkpoint["medrl"] = inference_bundle(self)

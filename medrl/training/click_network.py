@@ -38,7 +38,7 @@ from medrl.env.clicks import robot_round
 from medrl.env.protocol import play_protocol
 from medrl.env.state import MASK_THRESHOLD, to_mask
 from medrl.errors import MedrlInputError
-from medrl.models.checkpoint import Checkpoint
+from medrl.models.checkpoint import Checkpoint, inference_bundle
 from medrl.models.click_net import ClickEncoding, batch_hints, build_click_net, check_divisible, interact, network_input
 from medrl.models.segmenter_net import load_frozen_segmenter
 from medrl.training.agents import batch_spacings, corrections_of, label_validity
@@ -262,6 +262,4 @@ class ClickNetworkModule(pl.LightningModule):
         return parts
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        from medrl.models.checkpoint import inference_bundle
-
         checkpoint["medrl"] = inference_bundle(self)

@@ -20,6 +20,7 @@ from monai.losses import DiceCELoss
 from monai.metrics import compute_dice
 from monai.networks import one_hot
 
+from medrl.models.checkpoint import inference_bundle
 from medrl.models.segmenter_net import build_segmenter_net, segment_probability
 
 
@@ -85,6 +86,4 @@ class SegmenterModule(pl.LightningModule):
         return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        from medrl.models.checkpoint import inference_bundle
-
         checkpoint["medrl"] = inference_bundle(self)
