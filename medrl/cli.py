@@ -82,8 +82,8 @@ def _predict(args: argparse.Namespace) -> int:
     import warnings
 
     from medrl.inference.batch import PredictSettings, run_predict
-    from medrl.inference.clicks_file import read_clicks_file
     from medrl.inference.inputs import existing_outputs, list_scans
+    from medrl.inference.markups import read_clicks
     from medrl.models.checkpoint import read_checkpoint
 
     _check_predict_numbers(args)
@@ -91,14 +91,16 @@ def _predict(args: argparse.Namespace) -> int:
     scans = list_scans(args.input)
     if (args.mask or args.clicks) and len(scans) != 1:
         raise MedrlInputError(args.input, f"--mask and --clicks apply to one scan, but this input holds {len(scans)}")
+    mask_format = _mask_format(args, scans)
     settings = PredictSettings(
         checkpoint=args.checkpoint, output_dir=args.output, mask=args.mask,
-        clicks=read_clicks_file(args.clicks) if args.clicks else None, steps=args.steps,
+        clicks=read_clicks(args.clicks) if args.clicks else None, steps=args.steps,
         probabilities=args.save_probabilities, entropy=args.save_entropy, overwrite=args.overwrite, tile_edge=args.tile_edge,
-        window_overlap=args.window_overlap, modality=args.modality,
+        window_overlap=args.window_overlap, modality=args.modality, labels=args.label, label_names=args.label_names,
+        replace_other_structures=args.replace_other_structures, channel=args.channel, mask_format=mask_format,
     )
     if not args.overwrite and _is_first_process():
-        existing = existing_outputs(scans, args.output, settings.kinds)
+        existing = existing_outputs(scans, args.output, settings.kinds, mask_format)
         if existing:
             more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
             raise MedrlInputError(existing[0], f"output exists{more}; pass --overwrite to replace")
@@ -117,6 +119,31 @@ def _predict(args: argparse.Namespace) -> int:
     print(f"medrl predict: {len(records) - len(failed)} of {len(records)} scans written to {args.output}"
           + (f"; {len(failed)} failed (see {args.output}/predict_report.json)" if failed else ""))
     return EXIT_SOME_FAILED if failed else 0
+
+
+def _mask_format(args: argparse.Namespace, scans) -> str:
+    """The mask's output format: as asked, or (``auto``) a Slicer segmentation for a ``.seg.nrrd`` --mask, else NIfTI;
+    checks the options that go with multi-label maps and DICOM SEG."""
+    from pathlib import Path
+
+    from medrl.data.label_maps import is_seg_nrrd
+
+    if args.label is not None and not args.mask:
+        raise MedrlInputError("--label", "chooses structures of a multi-label map; give the map as --mask MAP")
+    if args.label is None and (args.label_names or args.replace_other_structures):
+        raise MedrlInputError("--label-names" if args.label_names else "--replace-other-structures", "goes with --label")
+    if args.label is not None and (args.save_probabilities or args.save_entropy):
+        raise MedrlInputError("--label", "--save-probabilities and --save-entropy are written for a binary mask only; "
+                                         "leave them out, or refine one structure's binary mask")
+    chosen = args.output_format
+    if chosen == "auto":
+        chosen = "seg.nrrd" if args.mask and is_seg_nrrd(args.mask) else "nifti"
+    if chosen == "dicom-seg":
+        not_dicom = [scan.image for scan in scans if not Path(scan.image).is_dir()]
+        if not_dicom:
+            raise MedrlInputError(not_dicom[0], "--output-format dicom-seg needs a DICOM series folder as input, and this "
+                                                "is a file; use --output-format nifti, nrrd or seg.nrrd")
+    return chosen
 
 
 def _check_predict_numbers(args: argparse.Namespace) -> None:
@@ -150,7 +177,18 @@ def _add_predict(subparsers) -> None:
     parser.add_argument("--mask", help="starting mask on the scan's grid instead of the segmenter's: "
                         "a label mask (non-zero = foreground) or a probability map in [0, 1]")
     parser.add_argument("--clicks", help='clicks JSON: {"coordinate_system": "RAS"|"LPS"|"voxel", '
-                        '"points": [{"position": [x, y, z], "positive": true}, ...]}')
+                        '"points": [{"position": [x, y, z], "positive": true, "label": "liver"}, ...]} ("label" optional), '
+                        'or a 3D Slicer markups file (.mrk.json, .fcsv; see docs/formats.md for which points are negative)')
+    parser.add_argument("--label", help="with a multi-label --mask: the structure(s) to refine, by value or name "
+                        "(3, liver, 'liver,spleen', all); the output is the whole map with only those changed")
+    parser.add_argument("--label-names", help="names of the map's structures: dataset.json (nnU-Net), labels JSON or "
+                        "ITK-SNAP label file (default: the map's own, or a dataset.json beside it)")
+    parser.add_argument("--replace-other-structures", action="store_true", help="let a refined structure take voxels that "
+                        "belong to other structures (default: those keep their structure)")
+    parser.add_argument("--output-format", choices=("auto", "nifti", "nrrd", "seg.nrrd", "dicom-seg"), default="auto",
+                        help="the mask's format: auto is seg.nrrd for a .seg.nrrd --mask, else nifti; dicom-seg needs a "
+                        "DICOM series input (default: %(default)s)")
+    parser.add_argument("--channel", type=int, help="volume to read from 4D scans (0-based)")
     parser.add_argument("--steps", type=int, help="agent steps (default: the checkpoint's)")
     parser.add_argument("--modality", help="the scans' modality (CT, MR, PET, ...) for a checkpoint that normalises each scan "
                         "by its modality (intensity preset auto); default: CT when the scan holds air in HU, else percentiles")

@@ -84,7 +84,7 @@ def _shape_mismatch(folder: Path) -> Path:
 
 def _affine_mismatch(folder: Path) -> Path:
     shifted = np.eye(4)
-    shifted[0, 3] = 2.0
+    shifted[0, 3] = 0.5  # half a voxel: a grid that really differs (a whole-voxel shift would share the lattice)
     return _dataset(folder, label_affine=shifted)
 
 

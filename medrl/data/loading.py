@@ -1,33 +1,70 @@
 """Loading whole cases: a MONAI dictionary transform over :func:`read_scan` and pair validation.
 
 ``LoadScand`` reads the image as float32 and every other key (``label``, ``initial``) as a label map,
-then checks that all of them share the image's grid (shape and affine within 1e-4): a mismatch is an
-error, never a silent resample.
+then brings all of them onto the image's grid. A volume on the very same grid passes as it is; one whose
+voxel centres are the image's own voxel centres in another axis order or direction (as another DICOM
+converter writes it), or a sub-extent of them (as 3D Slicer crops a segmentation), is laid onto the image's
+grid without interpolation and a warning says so; anything else is an error, never a silent resample.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Hashable, Mapping, Sequence
 
 import numpy as np
+import torch
 from monai.config import KeysCollection
+from monai.data import MetaTensor
 from monai.transforms import MapTransform
 
+from medrl.data.geometry import affines_match, covers_exactly, place_on_lattice, shared_lattice
 from medrl.data.readers import read_scan
-from medrl.data.validation import check_same_grid
+from medrl.data.validation import AFFINE_TOLERANCE, check_same_grid
+from medrl.errors import MedrlInputError
+
+logger = logging.getLogger("medrl")
 
 
-def check_case_grid(data: Mapping, image_key: str = "image", other_keys: Sequence[str] = ("label", "initial")) -> None:
-    """Raise ``MedrlInputError`` unless every present ``other_keys`` volume is on the image's grid."""
+def align_case_grid(data: Mapping, image_key: str = "image", other_keys: Sequence[str] = ("label", "initial"),
+                    sub_extent_keys: Sequence[str] = ()) -> dict:
+    """The case with every present ``other_keys`` volume on the image's grid (see the module docstring).
+
+    Args:
+        sub_extent_keys: keys that may cover a smaller extent of the image's voxels (a starting mask saved
+            cropped by a viewer); anywhere else a smaller extent is an error, since a training label that
+            stops short of its scan says nothing about the voxels it misses.
+
+    Raises:
+        MedrlInputError: a volume on a grid that really differs, or whose labelled voxels reach outside the scan.
+    """
+    result = dict(data)
     image = data[image_key]
     for key in other_keys:
         other = data.get(key)
         if other is None or not hasattr(other, "affine"):
             continue
-        check_same_grid(
-            image.shape[1:], image.affine, other.shape[1:], other.affine,
-            image.meta.get("filename_or_obj"), other.meta.get("filename_or_obj"), what="mask" if key == "initial" else key,
-        )
+        result[key] = _on_image_grid(image, other, "mask" if key in ("initial", "structures") else key, key in sub_extent_keys)
+    return result
+
+
+def _on_image_grid(image: MetaTensor, other: MetaTensor, what: str, sub_extent: bool) -> MetaTensor:
+    image_path, other_path = image.meta.get("filename_or_obj"), other.meta.get("filename_or_obj")
+    same_shape = tuple(image.shape[1:]) == tuple(other.shape[1:])
+    if same_shape and affines_match(image.affine, other.affine, AFFINE_TOLERANCE):
+        return other
+    lattice = shared_lattice(np.asarray(other.affine), np.asarray(image.affine))
+    exact = lattice is not None and covers_exactly(lattice, other.shape[1:], image.shape[1:])
+    if lattice is None or not (exact or sub_extent):  # a grid that really differs: the one-line error says how
+        check_same_grid(image.shape[1:], image.affine, other.shape[1:], other.affine, image_path, other_path, what=what)
+        raise MedrlInputError(other_path, f"{what} grid differs from the grid of {image_path}")
+    placed, lost = place_on_lattice(other[0].numpy(), lattice, image.shape[1:])
+    if lost:
+        raise MedrlInputError(other_path, f"{lost} labelled voxels of the {what} lie outside the grid of {image_path}")
+    how = lattice.describe() if exact else f"another extent of the same voxels ({lattice.describe()})"
+    logger.warning("%s: %s laid onto the scan's grid without interpolation: %s", other_path, what, how)
+    meta = {**{k: v for k, v in other.meta.items() if k != "affine"}, "original_affine": np.asarray(image.affine), "note": how}
+    return MetaTensor(torch.from_numpy(np.ascontiguousarray(placed))[None], affine=image.affine.clone(), meta=meta)
 
 
 class LoadScand(MapTransform):
@@ -60,7 +97,7 @@ class LoadScand(MapTransform):
             else:
                 result[key] = read_scan(result[key], kind="label")
         if self.image_key in result:
-            check_case_grid(result, self.image_key, [k for k in self.keys if k != self.image_key])
+            result = align_case_grid(result, self.image_key, [k for k in self.keys if k != self.image_key])
         return result
 
 

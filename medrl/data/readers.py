@@ -108,9 +108,15 @@ def _read_sitk_file(path: Path) -> RawVolume:
     return _sitk_volume(image, path, path.suffix.lower().lstrip("."))
 
 
-def _read_dicom_folder(path: Path) -> RawVolume:
+def dicom_series_files(path: str | os.PathLike, warn: bool = True) -> tuple[str, tuple[str, ...], str]:
+    """The DICOM series medrl reads from a folder: ``(series UID, its files in slice order, note)``.
+
+    The files' order is the k axis of the volume read (GDCM's sort by position along the slice normal);
+    a folder with several series gives the largest, and the note (a warning when ``warn``) says so.
+    """
     import SimpleITK as sitk
 
+    path = Path(path)
     with _quiet_itk():  # ITK prints C++ warnings to stderr for folders without DICOM
         series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(path)) or ()
     if not series_ids:
@@ -120,9 +126,17 @@ def _read_dicom_folder(path: Path) -> RawVolume:
     note = ""
     if len(series_ids) > 1:
         note = f"folder holds {len(series_ids)} DICOM series; reading the largest, {chosen} ({len(files_of[chosen])} files)"
-        logger.warning("%s: %s", path, note)
+        if warn:
+            logger.warning("%s: %s", path, note)
+    return chosen, tuple(files_of[chosen]), note
+
+
+def _read_dicom_folder(path: Path) -> RawVolume:
+    import SimpleITK as sitk
+
+    chosen, files, note = dicom_series_files(path)
     reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(files_of[chosen])
+    reader.SetFileNames(files)
     try:
         image = reader.Execute()
     except RuntimeError as error:

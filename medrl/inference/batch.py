@@ -22,11 +22,15 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 from torch.utils.data import DataLoader
 
 from medrl.data.atomic import write_text_atomically
+from medrl.data.dicom_seg import write_dicom_seg
+from medrl.data.label_maps import LabelMap, read_label_map, write_label_map
+from medrl.data.label_names import LabelNames, choose_labels
+from medrl.data.readers import read_scan
 from medrl.data.writers import write_mask, write_volume
 from medrl.errors import MedrlInputError
 from medrl.inference.clicks_file import ClickSet
 from medrl.inference.inputs import REPORT_NAME, ScanInput, output_paths
-from medrl.inference.refiner import Prediction, Refiner
+from medrl.inference.refiner import Prediction, Refiner, StructuresPrediction
 
 
 @dataclass
@@ -45,6 +49,12 @@ class PredictSettings:
         window_overlap: overlap of the policy's sliding windows (0.25 smoother, 0 faster).
         modality: the scans' modality for a checkpoint with the ``auto`` intensity preset (``None``: guessed per scan
             from its intensities; see :mod:`medrl.data.intensity`).
+        labels: with a multi-label ``mask``, the structures to refine (``"3"``, ``"liver,spleen"``, ``"all"``);
+            the output is then the whole map with only those structures changed.
+        label_names: a names sidecar for ``labels`` (see :mod:`medrl.data.label_names`).
+        replace_other_structures: let a refined structure take voxels of other structures.
+        channel: volume to read from 4D scans.
+        mask_format: ``nifti``, ``nrrd``, ``seg.nrrd`` or ``dicom-seg`` (see :mod:`medrl.inference.inputs`).
     """
 
     checkpoint: str
@@ -58,6 +68,11 @@ class PredictSettings:
     tile_edge: int = 160
     window_overlap: float = 0.25
     modality: str | None = None
+    labels: str | None = None
+    label_names: str | None = None
+    replace_other_structures: bool = False
+    channel: int | None = None
+    mask_format: str = "nifti"
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -69,7 +84,7 @@ class ScanResult:
     """predict_step's output for one scan: the prediction, or the error that stopped it."""
 
     scan: ScanInput
-    prediction: Prediction | None = None
+    prediction: Prediction | StructuresPrediction | None = None
     error: str | None = None
     extra: dict = field(default_factory=dict)
 
@@ -92,7 +107,14 @@ class PredictModule(pl.LightningModule):
     def predict_step(self, scan: ScanInput, batch_idx: int = 0) -> ScanResult:
         s = self.settings
         try:
-            prediction = self.refiner.predict(scan.image, mask=s.mask, clicks=s.clicks, steps=s.steps,
+            image = read_scan(scan.image, channel=s.channel) if s.channel is not None else scan.image
+            if s.labels is not None:
+                label_map = read_label_map(s.mask, s.label_names)
+                values = choose_labels(s.labels, label_map.names, label_map.labels, s.mask)
+                return ScanResult(scan, self.refiner.refine_structures(
+                    image, label_map, values, clicks=s.clicks, steps=s.steps, modality=s.modality,
+                    replace_other_structures=s.replace_other_structures))
+            prediction = self.refiner.predict(image, mask=s.mask, clicks=s.clicks, steps=s.steps,
                                               probability=s.probabilities, entropy=s.entropy, modality=s.modality)
             return ScanResult(scan, prediction)
         except MedrlInputError as error:
@@ -118,14 +140,26 @@ class PredictionFiles(BasePredictionWriter):
                 record.update(self._write(prediction.scan, prediction.prediction))
             except MedrlInputError as error:
                 record["error"] = str(error)
+            except Exception as error:  # one scan's failed write (disk full, a writer's check) must not stop the others
+                record["error"] = f"{prediction.scan.image}: cannot write outputs ({type(error).__name__}: " \
+                                  f"{(str(error).splitlines() or [''])[0][:200]})"
         self.records.append(record)
 
-    def _write(self, scan: ScanInput, prediction: Prediction) -> dict:
-        paths = output_paths(scan, self.settings.output_dir, self.settings.kinds)
-        inputs = tuple(p for p in (scan.image, self.settings.mask) if p)
+    def _write(self, scan: ScanInput, prediction: Prediction | StructuresPrediction) -> dict:
+        s = self.settings
+        paths = output_paths(scan, s.output_dir, s.kinds, s.mask_format)
+        inputs = tuple(p for p in (scan.image, s.mask) if p)
+        if isinstance(prediction, StructuresPrediction):
+            self._write_mask(prediction.label_map, paths["mask"], scan, inputs)
+            return {"status": "ok", "outputs": {"mask": os.fspath(paths["mask"])}, "seconds": prediction.seconds,
+                    "structures": [change.as_record() for change in prediction.changes], "clicks": prediction.clicks}
         mask = prediction.mask[0].numpy()
         affine = np.asarray(prediction.mask.affine)
-        write_mask(mask, affine, paths["mask"], overwrite=self.settings.overwrite, inputs=inputs)
+        if s.mask_format == "nifti":
+            write_mask(mask, affine, paths["mask"], overwrite=s.overwrite, inputs=inputs)
+        else:
+            self._write_mask(LabelMap(mask.astype(np.uint8), affine, LabelNames({1: "structure"}), scan.image), paths["mask"],
+                             scan, inputs)
         for kind in ("probability", "entropy"):
             volume = getattr(prediction, kind)
             if kind in paths and volume is not None:
@@ -133,7 +167,14 @@ class PredictionFiles(BasePredictionWriter):
                              inputs=inputs)
         voxel_ml = abs(float(np.linalg.det(affine[:3, :3]))) / 1000.0
         return {"status": "ok", "outputs": {k: os.fspath(p) for k, p in paths.items()},
-                "foreground_ml": round(float(mask.sum()) * voxel_ml, 3), "seconds": prediction.seconds}
+                "foreground_ml": round(float(mask.sum()) * voxel_ml, 3), "seconds": prediction.seconds,
+                "clicks": prediction.click_report}
+
+    def _write_mask(self, label_map: LabelMap, path: Path, scan: ScanInput, inputs: tuple) -> None:
+        if self.settings.mask_format == "dicom-seg":
+            write_dicom_seg(label_map, scan.image, path, overwrite=self.settings.overwrite)
+        else:
+            write_label_map(label_map, path, overwrite=self.settings.overwrite, inputs=inputs)
 
     def on_predict_end(self, trainer, pl_module) -> None:
         records = self.records

@@ -4,7 +4,11 @@ The format, as written by a viewer or by hand::
 
     {"coordinate_system": "RAS",                      # or "LPS" (DICOM/ITK world) or "voxel"
      "points": [{"position": [12.5, -40.0, 88.0], "positive": true},
-                {"position": [30.0, -22.5, 91.0], "positive": false}]}
+                {"position": [30.0, -22.5, 91.0], "positive": false, "label": "liver"}]}
+
+``label`` (optional) names the structure a click is about, by value or name, when ``medrl predict
+--label`` refines several structures of a multi-label map in one run. 3D Slicer markups files are
+read too (:mod:`medrl.inference.markups`): :func:`read_clicks` chooses the reader by the suffix.
 
 RAS and LPS positions are world millimetres (LPS = RAS with x and y negated, the DICOM/ITK/3D Slicer
 "LPS" convention); ``voxel`` positions are array indices (i, j, k) of the *input file* as read by
@@ -28,15 +32,19 @@ from medrl.env.clicks import Click
 from medrl.errors import MedrlInputError
 
 COORDINATE_SYSTEMS = ("RAS", "LPS", "voxel")
+DOCUMENT_KEYS = ("coordinate_system", "points")
+POINT_KEYS = ("position", "positive", "label")
 LPS_TO_RAS_SIGNS = np.array([-1.0, -1.0, 1.0])
 
 
 @dataclass(frozen=True)
 class ClickPoint:
-    """One click as given by the user: a position in ``coordinate_system`` and its label."""
+    """One click as given by the user: a position in ``coordinate_system``, positive (foreground) or
+    negative, and optionally the structure it is about (a label value or name; ``None``: the one refined)."""
 
     position: tuple[float, float, float]
     positive: bool
+    label: int | str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,7 @@ def parse_clicks(document: object, source: str = "clicks") -> ClickSet:
     """Check a clicks document (the parsed JSON) and return it as a :class:`ClickSet`."""
     if not isinstance(document, dict):
         raise MedrlInputError(source, 'expected a JSON object {"coordinate_system": ..., "points": [...]}')
+    _check_keys(document, DOCUMENT_KEYS, "", source)
     system = document.get("coordinate_system")
     if system not in COORDINATE_SYSTEMS:
         raise MedrlInputError(source, f"coordinate_system must be one of {', '.join(COORDINATE_SYSTEMS)}, got {system!r}")
@@ -77,7 +86,15 @@ def parse_clicks(document: object, source: str = "clicks") -> ClickSet:
     return ClickSet(system, tuple(_parse_point(point, n, source) for n, point in enumerate(points)), source)
 
 
+def _check_keys(entry: dict, known: tuple[str, ...], where: str, source: str) -> None:
+    unknown = [key for key in entry if key not in known]
+    if unknown:
+        raise MedrlInputError(source, f"{where}unknown key {unknown[0]!r} (the keys are {', '.join(known)})")
+
+
 def _parse_point(point: object, n: int, source: str) -> ClickPoint:
+    if isinstance(point, dict):
+        _check_keys(point, POINT_KEYS, f"point {n}: ", source)
     position = point.get("position") if isinstance(point, dict) else None
     positive = point.get("positive") if isinstance(point, dict) else None
     well_formed = isinstance(position, list) and len(position) == 3 and all(
@@ -87,7 +104,10 @@ def _parse_point(point: object, n: int, source: str) -> ClickPoint:
         raise MedrlInputError(source, f"point {n}: position must be 3 finite numbers, got {position!r}")
     if not isinstance(positive, bool):
         raise MedrlInputError(source, f"point {n}: positive must be true or false, got {positive!r}")
-    return ClickPoint(tuple(float(v) for v in position), positive)
+    label = point.get("label")
+    if label is not None and (isinstance(label, bool) or not isinstance(label, (int, str)) or label == ""):
+        raise MedrlInputError(source, f"point {n}: label must be a structure's value or name, got {label!r}")
+    return ClickPoint(tuple(float(v) for v in position), positive, label)
 
 
 def world_ras(clicks: ClickSet, input_affine: np.ndarray, input_shape: Sequence[int]) -> np.ndarray:
@@ -141,7 +161,8 @@ def write_clicks_file(path: str | os.PathLike, coordinate_system: str, points: S
     """Write clicks as JSON (atomically) in the format :func:`read_clicks_file` reads."""
     if coordinate_system not in COORDINATE_SYSTEMS:
         raise ValueError(f"coordinate_system must be one of {COORDINATE_SYSTEMS}")
-    document = {"coordinate_system": coordinate_system,
-                "points": [{"position": list(p.position), "positive": bool(p.positive)} for p in points]}
+    document = {"coordinate_system": coordinate_system, "points": [
+        {"position": list(p.position), "positive": bool(p.positive), **({"label": p.label} if p.label is not None else {})}
+        for p in points]}
     write_text_atomically(path, json.dumps(document, indent=2))
     return Path(path)

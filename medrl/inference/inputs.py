@@ -5,9 +5,13 @@ series sub-folders), or a dataset (``dataset.json``, a folder holding one or ``i
 its ``test`` list. Each scan gets a name (its file name without suffix, or the DICOM folder's name)
 and writes, into the output folder::
 
-    NAME_mask.nii.gz          uint8 {0, 1} on the scan's own grid (shape and affine)
+    NAME_mask.nii.gz          uint8 {0, 1} on the scan's own grid (shape and affine); with --label the whole
+                              multi-label map, in its own dtype, only the refined structures changed
     NAME_probability.nii.gz   float32 in [0, 1]   (with --save-probabilities)
     NAME_entropy.nii.gz       float32 in [0, 1]   (with --save-entropy)
+
+``--output-format`` writes the mask as ``NAME_mask.nrrd``, ``NAME_mask.seg.nrrd`` (3D Slicer) or
+``NAME_mask.dcm`` (DICOM SEG, for a DICOM series input) instead.
 
 plus one ``predict_report.json`` for the run.
 """
@@ -24,6 +28,7 @@ from medrl.errors import MedrlInputError
 
 REPORT_NAME = "predict_report.json"
 OUTPUT_KINDS = ("mask", "probability", "entropy")
+MASK_FORMATS = {"nifti": ".nii.gz", "nrrd": ".nrrd", "seg.nrrd": ".seg.nrrd", "dicom-seg": ".dcm"}
 
 
 @dataclass(frozen=True)
@@ -80,12 +85,16 @@ def _check_unique_names(scans: list[ScanInput], source: Path) -> None:
         seen[scan.name] = scan.image
 
 
-def output_paths(scan: ScanInput, output_dir: str | os.PathLike, kinds: tuple[str, ...] = ("mask",)) -> dict[str, Path]:
-    """The files ``scan`` writes: ``{kind: OUTPUT/NAME_kind.nii.gz}`` for each of ``kinds``."""
-    return {kind: Path(output_dir) / f"{scan.name}_{kind}.nii.gz" for kind in kinds}
+def output_paths(scan: ScanInput, output_dir: str | os.PathLike, kinds: tuple[str, ...] = ("mask",),
+                 mask_format: str = "nifti") -> dict[str, Path]:
+    """The files ``scan`` writes: ``{kind: OUTPUT/NAME_kind.nii.gz}`` for each of ``kinds``, the mask in
+    ``mask_format`` (a key of ``MASK_FORMATS``)."""
+    return {kind: Path(output_dir) / f"{scan.name}_{kind}{MASK_FORMATS[mask_format] if kind == 'mask' else '.nii.gz'}"
+            for kind in kinds}
 
 
-def existing_outputs(scans: list[ScanInput], output_dir: str | os.PathLike, kinds: tuple[str, ...]) -> list[Path]:
+def existing_outputs(scans: list[ScanInput], output_dir: str | os.PathLike, kinds: tuple[str, ...],
+                     mask_format: str = "nifti") -> list[Path]:
     """Outputs of this run that already exist (the report included)."""
-    planned = [path for scan in scans for path in output_paths(scan, output_dir, kinds).values()]
+    planned = [path for scan in scans for path in output_paths(scan, output_dir, kinds, mask_format).values()]
     return [path for path in [*planned, Path(output_dir) / REPORT_NAME] if path.exists()]

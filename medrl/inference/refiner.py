@@ -27,13 +27,15 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
+from monai.data import MetaTensor
 
 from medrl.agents.policy import PolicyValueNet
 from medrl.agents.rollout import act_greedily
 from medrl.agents.windowed import SlidingWindowPolicy
 from medrl.data.geometry import voxel_spacing
+from medrl.data.label_maps import LabelMap
 from medrl.data.label_transforms import SelectForegroundd
-from medrl.data.loading import check_case_grid, load_case
+from medrl.data.loading import align_case_grid, load_case
 from medrl.data.readers import read_scan
 from medrl.data.transforms import Preprocessing, invert, preprocessing_transform
 from medrl.data.validation import as_mask_array
@@ -42,8 +44,9 @@ from medrl.env.environment import EnvConfig, RefinementEnv
 from medrl.env.episode import start_episode
 from medrl.env.state import soft_start, to_mask
 from medrl.errors import MedrlInputError
-from medrl.inference.clicks_file import ClickSet, to_working_grid
-from medrl.inference.tiles import Box, click_reach, refinement_region, shifted, tiles
+from medrl.inference.clicks_file import ClickSet, to_working_grid, world_ras
+from medrl.inference.structures import StructureChange, apply_structure_change, clicks_by_structure
+from medrl.inference.tiles import Box, bounding_box, click_reach, refinement_region, shifted, tiles
 from medrl.models.checkpoint import Checkpoint
 from medrl.models.segmenter_net import build_segmenter_net, segment_labels, segment_probability
 
@@ -59,6 +62,7 @@ class Prediction:
         probability: MetaTensor (1, X, Y, Z) float32 in [0, 1], the agents' final p (``None`` unless asked).
         entropy: MetaTensor (1, X, Y, Z) float32 in [0, 1], binary entropy of p in bits (``None`` unless asked).
         clicks: the clicks applied, on the working grid.
+        click_report: where each click landed (:func:`click_reports`).
         seconds: wall time of each stage (``load``, ``segment``, ``refine``, ``invert``).
     """
 
@@ -67,6 +71,7 @@ class Prediction:
     entropy: torch.Tensor | None = None
     clicks: list[Click] = field(default_factory=list)
     seconds: dict = field(default_factory=dict)
+    click_report: list[dict] = field(default_factory=list)
 
 
 def binary_entropy(p: torch.Tensor) -> torch.Tensor:
@@ -122,7 +127,7 @@ class Refiner:
         self.soft_start = checkpoint.soft_start
         self.steps = checkpoint.steps
         self.agents = checkpoint.agents
-        self.transform = preprocessing_transform(self.preprocessing, "image", ("label", "initial"))
+        self.transform = preprocessing_transform(self.preprocessing, "image", ("label", "initial", "structures"))
         self.tile_edge = int(tile_edge)
         self.source: str | None = None  # the checkpoint file, when loaded from one
 
@@ -134,9 +139,10 @@ class Refiner:
         return refiner
 
     # ------------------------------------------------------------------------------- grids
-    def prepare(self, image, label=None, initial=None, modality: str | None = None) -> dict:
+    def prepare(self, image, label=None, initial=None, modality: str | None = None, structures=None) -> dict:
         """Read (paths) or take (MetaTensors (1, X, Y, Z)) a scan, an optional label and an optional
-        starting mask, check they share a grid, and bring them to the working grid.
+        starting mask, bring them onto the scan's grid (:func:`medrl.data.loading.align_case_grid`), and
+        then to the working grid.
 
         Args:
             image: scan path (NIfTI, NRRD, MHA, DICOM series folder) or MetaTensor.
@@ -146,24 +152,33 @@ class Refiner:
             modality: the scan's modality (``"CT"``, ``"MR"``, ``"PET"``, ...), which chooses the intensity
                 preset when the checkpoint's is ``auto``; ``None``: guessed from the intensities
                 (:mod:`medrl.data.intensity`).
+            structures: optional multi-label map (MetaTensor (1, X, Y, Z), integer values) whose structures
+                :meth:`refine_structures` refines one by one.
 
         Returns:
             dict with ``image`` (1, X', Y', Z') float32, and when given ``label`` (1, X', Y', Z') uint8
-            {0, 1} and ``initial`` (1, X', Y', Z') float32 in [0, 1]; ``input_affine`` / ``input_shape``
-            of the scan as read; plus MONAI's records used by :meth:`to_input_grid`.
+            {0, 1}, ``initial`` (1, X', Y', Z') float32 in [0, 1] and ``structures`` (1, X', Y', Z') float32
+            label values; ``input_affine`` / ``input_shape`` of the scan as read; ``input_structures`` the map
+            on the scan's grid; plus MONAI's records used by :meth:`to_input_grid`.
         """
         case = {"image": image, "label": label}
         paths = {k: v for k, v in case.items() if isinstance(v, (str, os.PathLike))}
         case.update(load_case(paths) if paths else {})
         if initial is not None:
             case["initial"] = self._starting_mask(initial)
+        if structures is not None:
+            case["structures"] = structures
         case = {k: v for k, v in case.items() if v is not None}
-        check_case_grid(case)
+        case = align_case_grid(case, other_keys=("label", "initial", "structures"), sub_extent_keys=("initial", "structures"))
+        input_structures = case["structures"][0].numpy() if structures is not None else None
+        if structures is not None:
+            case["structures"] = case["structures"].float()
         if modality is not None:
             case["modality"] = modality
         input_affine, input_shape = np.asarray(case["image"].affine, dtype=np.float64), tuple(case["image"].shape[1:])
         data = SelectForegroundd("label", self.foreground_labels)(self.transform(case))
-        return {**data, "input_affine": input_affine, "input_shape": input_shape}
+        extra = {"input_structures": input_structures} if structures is not None else {}
+        return {**data, "input_affine": input_affine, "input_shape": input_shape, **extra}
 
     @staticmethod
     def _starting_mask(initial):
@@ -210,7 +225,7 @@ class Refiner:
         """(1, 1, X', Y', Z') uint8 mask of the segmenter on the working grid (sliding windows on the
         device, stitched on the CPU). ``image``: a prepared case, a path or a MetaTensor."""
         if self.segmenter is None:
-            raise MedrlInputError("checkpoint", "this checkpoint has no segmenter; give a starting mask (CLI: --mask)")
+            raise MedrlInputError(self.source or "checkpoint", "this checkpoint has no segmenter; give a starting mask (CLI: --mask)")
         data = self._as_case(image)
         roi = self.checkpoint.segmenter.roi_size
         if self.checkpoint.segmenter.extras.get("classes"):  # a multi-class segmenter: the task's labels, else any class
@@ -226,7 +241,7 @@ class Refiner:
         with its label value (:func:`medrl.models.segmenter_net.segment_labels`)."""
         part = self.checkpoint.segmenter
         if part is None or not part.extras.get("classes"):
-            raise MedrlInputError("checkpoint", "this checkpoint has no multi-class segmenter")
+            raise MedrlInputError(self.source or "checkpoint", "this checkpoint has no multi-class segmenter")
         data = self._as_case(image)
         return segment_labels(self.segmenter, self._batch(data["image"]), part.roi_size, part.extras["classes"],
                               window_device=self.device)
@@ -250,12 +265,13 @@ class Refiner:
     def act(self, env: RefinementEnv, steps: int | None = None) -> torch.Tensor:
         """Let the agents take ``steps`` greedy steps (default: the checkpoint's S); returns p (1, 1, ...)."""
         if self.policy is None:
-            raise MedrlInputError("checkpoint", "this checkpoint has no refinement policy")
+            raise MedrlInputError(self.source or "checkpoint", "this checkpoint has no refinement agents (a segmenter-only "
+                                  "checkpoint); train agents with `medrl fit --config configs/agents_any_structure.yaml`")
         return act_greedily(env, self.policy, self.steps if steps is None else steps)
 
     def refine(self, image, initial: torch.Tensor, clicks: Sequence[Click] = (), steps: int | None = None,
                previous_clicks: Sequence[Click] = (), resume: bool = False,
-               progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+               progress: Callable[[int, int], None] | None = None, region: Box | None = None) -> torch.Tensor:
         """One interaction: the clinician's new clicks, then ``steps`` agent steps around them.
 
         Args:
@@ -270,6 +286,7 @@ class Refiner:
             resume: continue from ``initial`` as probabilities, without the soft start.
             progress: optional ``progress(done, total)``, called with ``(0, total)`` before the first
                 tile and after each tile the agents refine (e.g. to drive a progress bar).
+            region: refine only this box when there are no clicks (default: the whole scan).
 
         Returns:
             (1, 1, X', Y', Z') float32 probabilities in [0, 1] on the CPU; the mask is ``p >= 0.5``.
@@ -279,9 +296,9 @@ class Refiner:
         shape = tuple(volume.shape[1:])
         start = torch.as_tensor(initial).float().reshape(1, 1, *shape).cpu()
         p = start if resume else soft_start(start, *self.soft_start)
-        spacing = self.spacing(data)
-        window = (self.checkpoint.policy.roi_size if self.checkpoint.policy is not None else None) or shape
-        region = refinement_region(shape, list(clicks), click_reach(spacing, self.env_config.hint_sigma_mm, window))
+        spacing, window = self.spacing(data), self._window(shape)
+        if clicks or region is None:
+            region = refinement_region(shape, list(clicks), self.reach(data))
         refined = p.clone()
         pieces = list(tiles(region, shape, self.tile_edge, [w // 2 for w in window]))
         for done, (core, context) in enumerate(pieces):
@@ -292,6 +309,13 @@ class Refiner:
         if progress is not None:
             progress(len(pieces), len(pieces))
         return refined
+
+    def _window(self, shape: Sequence[int]) -> tuple[int, ...]:
+        return tuple((self.checkpoint.policy.roi_size if self.checkpoint.policy is not None else None) or shape)
+
+    def reach(self, data: dict) -> tuple[int, int, int]:
+        """Half-size in working-grid voxels of the box one click can change (:func:`~medrl.inference.tiles.click_reach`)."""
+        return click_reach(self.spacing(data), self.env_config.hint_sigma_mm, self._window(data["image"].shape[1:]))
 
     def _refine_tile(self, volume: torch.Tensor, p: torch.Tensor, context: Box, previous_clicks: Sequence[Click],
                      clicks: Sequence[Click], spacing, steps: int | None) -> torch.Tensor:
@@ -329,6 +353,8 @@ class Refiner:
         p = self.refine(data, initial, working_clicks, steps)
         seconds["refine"] = clock.lap()
         result = Prediction(self.to_input_grid(data, to_mask(p).to(torch.uint8)).to(torch.uint8), clicks=working_clicks)
+        before = to_mask(soft_start(torch.as_tensor(initial).float().reshape(p.shape), *self.soft_start))
+        result.click_report = click_reports(clicks, working_clicks, before[0, 0], to_mask(p)[0, 0], data)
         if probability:
             result.probability = self.to_input_grid(data, p, nearest=False).clamp(0, 1)
         if entropy:
@@ -336,6 +362,89 @@ class Refiner:
         seconds["invert"] = clock.lap()
         result.seconds = seconds
         return result
+
+
+    def refine_structures(self, image, label_map: LabelMap, values: Sequence[int], clicks: ClickSet | None = None,
+                          steps: int | None = None, modality: str | None = None,
+                          replace_other_structures: bool = False) -> StructuresPrediction:
+        """Refine structures of a multi-label map one by one and return the whole map on the scan's grid,
+        only those structures changed (see :mod:`medrl.inference.structures`).
+
+        Args:
+            image: scan path or MetaTensor (1, X, Y, Z).
+            label_map: the map (:func:`medrl.data.label_maps.read_label_map`), on the scan's grid or on the
+                same voxels in another axis order, direction or extent.
+            values: the label values to refine, in order (:func:`medrl.data.label_names.choose_labels`).
+            clicks: clicks, each about one structure (:func:`~medrl.inference.structures.clicks_by_structure`).
+            steps, modality: as in :meth:`predict`.
+            replace_other_structures: let a structure take voxels of another one.
+        """
+        clock = _Clock()
+        structures = MetaTensor(torch.from_numpy(np.ascontiguousarray(label_map.array))[None],
+                                affine=torch.as_tensor(label_map.affine, dtype=torch.float64),
+                                meta={"filename_or_obj": label_map.path})
+        data = self.prepare(image, modality=modality, structures=structures)
+        seconds = {"load": clock.lap()}
+        grouped = clicks_by_structure(clicks, values, label_map.names, label_map.labels, label_map.path)
+        current, changes, reports = data["input_structures"].copy(), [], []
+        for value in values:
+            start = data["structures"] == value
+            points = grouped[value]
+            working_clicks = self.clicks_on_working_grid(data, points) if points is not None and points.points else []
+            box = bounding_box(start[0])
+            if box is None and not working_clicks:
+                changes.append(apply_structure_change(current, value, np.zeros(current.shape, bool), np.zeros(current.shape, bool),
+                                                      label_map.names.name_of(value))[1])
+                continue  # nothing of it survived on the working grid and nobody clicked
+            region = box.grown(self.reach(data), start.shape[1:]) if box is not None else None
+            refined = to_mask(self.refine(data, start.float(), working_clicks, steps, region=region))[0]
+            added = self.to_input_grid(data, (refined & ~start).to(torch.uint8))[0].numpy() > 0
+            removed = self.to_input_grid(data, (start & ~refined).to(torch.uint8))[0].numpy() > 0
+            current, change = apply_structure_change(current, value, added, removed, label_map.names.name_of(value),
+                                                     replace_other_structures)
+            changes.append(change)
+            reports += click_reports(points, working_clicks, start[0], refined[0], data, structure=change.name)
+        seconds["refine"] = clock.lap()
+        result = LabelMap(current, np.asarray(data["input_affine"]), label_map.names, label_map.path, label_map.nifti_header,
+                          label_map.segments)
+        return StructuresPrediction(result, changes, reports, seconds)
+
+
+@dataclass
+class StructuresPrediction:
+    """The result of :meth:`Refiner.refine_structures`: the whole map on the scan's grid, what changed in each
+    structure, and where each click landed."""
+
+    label_map: LabelMap
+    changes: list[StructureChange]
+    clicks: list[dict]
+    seconds: dict
+
+
+def click_reports(clicks: ClickSet | None, working_clicks: Sequence[Click], before: torch.Tensor, after: torch.Tensor,
+                  data: dict, structure: str | None = None) -> list[dict]:
+    """Where each click landed and whether it changed the mask there.
+
+    Args:
+        clicks: the user's clicks; ``working_clicks`` the same clicks on the working grid.
+        before, after: (X', Y', Z') bool working-grid masks before and after the refinement.
+        data: the prepared case (its ``input_affine``).
+
+    Returns:
+        one dict per click: ``ras_mm`` (world position), ``voxel`` (index on the scan's own grid), ``positive``,
+        ``structure``, ``changed`` (the voxel under the click changed label).
+    """
+    if clicks is None or not clicks.points:
+        return []
+    world = world_ras(clicks, data["input_affine"], data["input_shape"])
+    inverse = np.linalg.inv(np.asarray(data["input_affine"], dtype=np.float64))
+    voxels = np.rint(world @ inverse[:3, :3].T + inverse[:3, 3]).astype(int)
+    reports = []
+    for point, ras, voxel, click in zip(clicks.points, world, voxels, working_clicks):
+        record = {"ras_mm": [round(float(v), 3) for v in ras], "voxel": [int(v) for v in voxel], "positive": point.positive,
+                  "changed": bool(before[click.index] != after[click.index])}
+        reports.append({**record, "structure": structure} if structure is not None else record)
+    return reports
 
 
 class _Clock:

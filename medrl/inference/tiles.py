@@ -16,6 +16,8 @@ import math
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
+import torch
+
 from medrl.env.clicks import HINT_REACH_SIGMAS, Click
 
 WHOLE_SCAN_SHARE = 0.5
@@ -55,6 +57,14 @@ class Box:
     def within(self, outer: "Box") -> tuple[slice, ...]:
         """This box's slices relative to ``outer``'s start (``outer`` must contain it)."""
         return tuple(slice(a - o, b - o) for a, b, o in zip(self.start, self.stop, outer.start))
+
+
+def bounding_box(mask: torch.Tensor) -> Box | None:
+    """The smallest box holding every true voxel of a (X, Y, Z) bool mask, or ``None`` when it has none."""
+    indices = torch.nonzero(mask)
+    if indices.numel() == 0:
+        return None
+    return Box(tuple(int(v) for v in indices.min(dim=0).values), tuple(int(v) + 1 for v in indices.max(dim=0).values))
 
 
 def click_reach(spacing: Sequence[float], hint_sigma_mm: float, window: Sequence[int]) -> tuple[int, int, int]:

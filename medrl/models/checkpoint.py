@@ -152,9 +152,9 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise MedrlInputError(path, "checkpoint file not found")
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # torch raises many types for truncated or foreign files
-        first_line = (str(error).strip().splitlines() or [""])[0][:200]
-        raise MedrlInputError(path, f"cannot load checkpoint ({type(error).__name__}: {first_line})") from None
+    except Exception as error:  # torch raises many types for truncated or foreign files; its advice (unsafe loading) is not passed on
+        raise MedrlInputError(path, f"not a medrl checkpoint, or corrupt (torch cannot read it as data: "
+                                    f"{type(error).__name__})") from None
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("medrl"), dict) or "state_dict" not in checkpoint:
         raise MedrlInputError(path, "not a medrl checkpoint (no 'medrl' entry); train one with `medrl fit` or `medrl demo`")
     if checkpoint["medrl"].get("format") != BUNDLE_FORMAT:

@@ -27,12 +27,17 @@ def write_dicom_series(folder: Path, array_ijk: np.ndarray, spacing, direction, 
         position = image.TransformIndexToPhysicalPoint((0, 0, k))
         tags = {
             "0008|0060": "CT",
+            "0008|0016": "1.2.840.10008.5.1.4.1.1.2",  # CT Image Storage
+            "0010|0010": "Test^Patient",
+            "0010|0020": "MEDRL-TEST",
+            "0020|0052": series_uid + ".9",  # frame of reference
             "0020|000d": series_uid + ".1",
             "0020|000e": series_uid,
             "0020|0013": str(k + 1),
             "0020|0032": "\\".join(f"{p:.6f}" for p in position),
             "0020|0037": orientation,
             "0018|0050": f"{spacing[2]:.6f}",
+            "0018|0088": f"{spacing[2]:.6f}",  # spacing between slices
             "0008|0018": f"{series_uid}.{k + 1}",
         }
         for tag, value in tags.items():

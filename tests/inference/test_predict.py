@@ -181,7 +181,7 @@ def _bad_checkpoints(tmp_path, untrained) -> dict:
     truncated = tmp_path / "truncated.ckpt"
     truncated.write_bytes(Path(untrained).read_bytes()[:3000])
     return {"missing": (tmp_path / "none.ckpt", "checkpoint file not found"),
-            "foreign": (foreign, "not a medrl checkpoint"), "truncated": (truncated, "cannot load checkpoint")}
+            "foreign": (foreign, "not a medrl checkpoint"), "truncated": (truncated, "not a medrl checkpoint, or corrupt")}
 
 
 @pytest.mark.parametrize("kind", ["missing", "foreign", "truncated"])
@@ -201,8 +201,10 @@ def test_bad_inputs_are_one_line_errors(tmp_path, untrained, capsys, bad):
     args = ["--checkpoint", untrained, "--input", image_path, "--output", tmp_path / "out"]
     clicks = tmp_path / "clicks.json"
     if bad == "mask_shape":
-        args += ["--mask", save_nifti(label[:-2], affine, tmp_path / "m.nii.gz")]
-        problem = "mask shape (22, 20, 12) differs from image shape (24, 20, 12)"
+        wider = np.pad(label, ((0, 2), (0, 0), (0, 0)))
+        wider[-1] = 1  # labelled voxels beyond the scan's extent
+        args += ["--mask", save_nifti(wider, affine, tmp_path / "m.nii.gz")]
+        problem = "240 labelled voxels of the mask lie outside the grid of"
     elif bad == "mask_values":
         args += ["--mask", save_nifti(label * 1.5, affine, tmp_path / "m.nii.gz")]
         problem = "mask has non-integer values in [0, 1.5]"
@@ -236,3 +238,31 @@ def test_out_of_range_options_are_one_line_errors(tmp_path, untrained, capsys, o
     assert predict("--checkpoint", untrained, "--input", image_path, "--output", tmp_path / "out", option, value) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"medrl: error: {option}: ")
+
+
+def test_a_dicom_seg_for_a_rotated_series_reads_back_as_the_nifti_mask_on_the_series_grid(tmp_path, untrained):
+    import highdicom as hd
+    import pydicom
+
+    from medrl.data.readers import dicom_series_files
+
+    image, _ = make_volume((20, 18, 12))
+    direction = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # rotated in-plane, LPS world
+    series = write_dicom_series(tmp_path / "series", (image * 10).astype(np.int16), (0.8, 0.9, 2.5), direction,
+                                (-40.0, 25.0, 100.0), "1.2.826.0.1.3680043.2.1125.8")
+    for output_format in ("dicom-seg", "nifti"):
+        assert predict("--checkpoint", untrained, "--input", tmp_path / "series", "--output", tmp_path / "out",
+                       "--output-format", output_format, "--overwrite") == 0
+    mask = read_mask(tmp_path / "out" / "series_mask.nii.gz")[0]
+    segmentation = hd.seg.segread(tmp_path / "out" / "series_mask.dcm")
+    sources = [pydicom.dcmread(f) for f in dicom_series_files(tmp_path / "series")[1]]
+    frames = segmentation.get_pixels_by_source_instance([s.SOPInstanceUID for s in sources], combine_segments=True)
+    assert mask.any() and segmentation.number_of_segments == 1
+    np.testing.assert_array_equal(np.transpose(frames, (2, 1, 0)), mask)  # (frames, rows, columns) = (k, j, i)
+    volume = segmentation.get_volume(combine_segments=True)  # the SEG's own geometry (LPS) and voxel order
+    ijk = np.argwhere(np.ones(mask.shape, bool))
+    world = np.array([series.TransformIndexToPhysicalPoint(tuple(int(v) for v in index)) for index in ijk])
+    at = np.linalg.inv(volume.affine) @ np.c_[world, np.ones(len(world))].T  # each series voxel's place in the SEG
+    np.testing.assert_allclose(at[:3], np.rint(at[:3]), atol=1e-3)
+    seg_values = volume.array[tuple(np.rint(at[:3]).astype(int))]
+    np.testing.assert_array_equal(seg_values, mask[tuple(ijk.T)])

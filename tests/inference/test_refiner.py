@@ -51,7 +51,7 @@ def test_foreign_or_broken_checkpoints_are_clear_errors(tmp_path):
     truncated = tmp_path / "truncated.ckpt"
     torch.save({"state_dict": {"w": torch.zeros(1000)}, "medrl": {"format": 1}}, truncated)
     truncated.write_bytes(truncated.read_bytes()[:500])
-    with pytest.raises(MedrlInputError, match="cannot load checkpoint"):
+    with pytest.raises(MedrlInputError, match="not a medrl checkpoint, or corrupt"):
         Refiner.from_checkpoint(truncated)
 
 
@@ -64,7 +64,7 @@ def test_checkpoints_never_run_code(tmp_path):
 
     path = tmp_path / "evil.ckpt"
     torch.save({"state_dict": {}, "medrl": {"format": 1}, "payload": Exploit()}, path)
-    with pytest.raises(MedrlInputError, match="cannot load checkpoint"):
+    with pytest.raises(MedrlInputError, match="not a medrl checkpoint, or corrupt"):
         Refiner.from_checkpoint(path)
     assert not (tmp_path / "pwned").exists()
 
