@@ -152,7 +152,8 @@ class PredictionFiles(BasePredictionWriter):
         if isinstance(prediction, StructuresPrediction):
             self._write_mask(prediction.label_map, paths["mask"], scan, inputs)
             return {"status": "ok", "outputs": {"mask": os.fspath(paths["mask"])}, "seconds": prediction.seconds,
-                    "structures": [change.as_record() for change in prediction.changes], "clicks": prediction.clicks}
+                    "structures": [change.as_record() for change in prediction.changes], "clicks": prediction.clicks,
+                    "warnings": prediction.warnings}
         mask = prediction.mask[0].numpy()
         affine = np.asarray(prediction.mask.affine)
         if s.mask_format == "nifti":
@@ -168,7 +169,7 @@ class PredictionFiles(BasePredictionWriter):
         voxel_ml = abs(float(np.linalg.det(affine[:3, :3]))) / 1000.0
         return {"status": "ok", "outputs": {k: os.fspath(p) for k, p in paths.items()},
                 "foreground_ml": round(float(mask.sum()) * voxel_ml, 3), "seconds": prediction.seconds,
-                "clicks": prediction.click_report}
+                "clicks": prediction.click_report, "warnings": prediction.warnings}
 
     def _write_mask(self, label_map: LabelMap, path: Path, scan: ScanInput, inputs: tuple) -> None:
         if self.settings.mask_format == "dicom-seg":

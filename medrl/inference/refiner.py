@@ -20,6 +20,7 @@ or in one call on the input's grid (what ``medrl predict`` does):
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -45,10 +46,13 @@ from medrl.env.episode import start_episode
 from medrl.env.state import soft_start, to_mask
 from medrl.errors import MedrlInputError
 from medrl.inference.clicks_file import ClickSet, to_working_grid, world_ras
+from medrl.inference.scan_checks import scan_mismatches
 from medrl.inference.structures import StructureChange, apply_structure_change, clicks_by_structure
 from medrl.inference.tiles import Box, bounding_box, click_reach, refinement_region, shifted, tiles
 from medrl.models.checkpoint import Checkpoint
 from medrl.models.segmenter_net import build_segmenter_net, segment_labels, segment_probability
+
+logger = logging.getLogger("medrl")
 
 PREPROCESSING_FIELDS = ("spacing", "intensity", "ct_window", "mr_percentiles", "crop_foreground", "crop_margin")
 
@@ -63,6 +67,7 @@ class Prediction:
         entropy: MetaTensor (1, X, Y, Z) float32 in [0, 1], binary entropy of p in bits (``None`` unless asked).
         clicks: the clicks applied, on the working grid.
         click_report: where each click landed (:func:`click_reports`).
+        warnings: how the scan differs from what the checkpoint was made for (:mod:`medrl.inference.scan_checks`).
         seconds: wall time of each stage (``load``, ``segment``, ``refine``, ``invert``).
     """
 
@@ -72,6 +77,7 @@ class Prediction:
     clicks: list[Click] = field(default_factory=list)
     seconds: dict = field(default_factory=dict)
     click_report: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def binary_entropy(p: torch.Tensor) -> torch.Tensor:
@@ -176,9 +182,12 @@ class Refiner:
         if modality is not None:
             case["modality"] = modality
         input_affine, input_shape = np.asarray(case["image"].affine, dtype=np.float64), tuple(case["image"].shape[1:])
+        warnings = scan_mismatches(self.preprocessing, case["image"], modality)
+        for warning in warnings:
+            logger.warning("%s: %s", case["image"].meta.get("filename_or_obj", "scan"), warning)
         data = SelectForegroundd("label", self.foreground_labels)(self.transform(case))
         extra = {"input_structures": input_structures} if structures is not None else {}
-        return {**data, "input_affine": input_affine, "input_shape": input_shape, **extra}
+        return {**data, "input_affine": input_affine, "input_shape": input_shape, "warnings": warnings, **extra}
 
     @staticmethod
     def _starting_mask(initial):
@@ -355,6 +364,7 @@ class Refiner:
         result = Prediction(self.to_input_grid(data, to_mask(p).to(torch.uint8)).to(torch.uint8), clicks=working_clicks)
         before = to_mask(soft_start(torch.as_tensor(initial).float().reshape(p.shape), *self.soft_start))
         result.click_report = click_reports(clicks, working_clicks, before[0, 0], to_mask(p)[0, 0], data)
+        result.warnings = data["warnings"]
         if probability:
             result.probability = self.to_input_grid(data, p, nearest=False).clamp(0, 1)
         if entropy:
@@ -407,7 +417,7 @@ class Refiner:
         seconds["refine"] = clock.lap()
         result = LabelMap(current, np.asarray(data["input_affine"]), label_map.names, label_map.path, label_map.nifti_header,
                           label_map.segments)
-        return StructuresPrediction(result, changes, reports, seconds)
+        return StructuresPrediction(result, changes, reports, seconds, data["warnings"])
 
 
 @dataclass
@@ -419,6 +429,7 @@ class StructuresPrediction:
     changes: list[StructureChange]
     clicks: list[dict]
     seconds: dict
+    warnings: list[str] = field(default_factory=list)
 
 
 def click_reports(clicks: ClickSet | None, working_clicks: Sequence[Click], before: torch.Tensor, after: torch.Tensor,
