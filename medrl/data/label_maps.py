@@ -54,6 +54,14 @@ class LabelMap:
         """The non-zero values present, ascending."""
         return present_labels(self.array)
 
+    def as_meta_tensor(self):
+        """The map as a MONAI MetaTensor (1, X, Y, Z) with its affine (what :meth:`Refiner.prepare` takes)."""
+        import torch
+        from monai.data import MetaTensor
+
+        return MetaTensor(torch.from_numpy(np.ascontiguousarray(self.array))[None],
+                          affine=torch.as_tensor(self.affine, dtype=torch.float64), meta={"filename_or_obj": self.path})
+
     def with_array(self, array: np.ndarray) -> "LabelMap":
         """The same map (names, header, segments) holding ``array`` (same shape; cast to this map's dtype)."""
         if array.shape != self.array.shape:

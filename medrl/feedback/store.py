@@ -103,6 +103,8 @@ class ReviewRecord:
     before_path: str | None
     after_path: str | None
     corrections_path: str | None
+    structure: dict | None = None
+    """The structure of a multi-label map the review was about (``{"value": 5, "name": "liver"}``), or ``None``."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,13 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def _add_missing_columns(connection: sqlite3.Connection) -> None:
+    """Bring a store written by an earlier medrl up to this schema (new columns are nullable)."""
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(reviews)")}
+    if "structure_json" not in columns:
+        connection.execute("ALTER TABLE reviews ADD COLUMN structure_json TEXT")
+
+
 class FeedbackStore:
     """A feedback store folder (created on first use).
 
@@ -154,6 +163,7 @@ class FeedbackStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         with self._connect() as connection:
             connection.executescript(SCHEMA)
+            _add_missing_columns(connection)
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.folder / DATABASE, timeout=30)
@@ -162,7 +172,7 @@ class FeedbackStore:
 
     # ------------------------------------------------------------------------------ writing
     def add_review(self, scan_path: str | os.PathLike, reviewer: str, masks: dict, affine: np.ndarray,
-                   clicks_ras: list, checkpoint: str | None = None) -> ReviewRecord:
+                   clicks_ras: list, checkpoint: str | None = None, structure: dict | None = None) -> ReviewRecord:
         """Record one accepted review.
 
         Args:
@@ -173,16 +183,20 @@ class FeedbackStore:
             affine: (4, 4) RAS affine of the scan's grid.
             clicks_ras: clicks as ``{"position": [x, y, z], "positive": bool}`` in RAS mm.
             checkpoint: the checkpoint whose agents refined the mask, if any.
+            structure: the structure of a multi-label map reviewed (``{"value": int, "name": str}``), if any;
+                the masks are then that structure's binary masks.
         """
         if masks.get("accepted") is None:
             raise MedrlInputError("accepted", "a review needs its accepted mask")
         uid = uuid.uuid4().hex
         paths = _write_masks(self.folder / "reviews" / uid, masks, MASK_KINDS, affine)
-        row = (uid, *_provenance(scan_path, reviewer, clicks_ras), checkpoint, *paths)
+        row = (uid, *_provenance(scan_path, reviewer, clicks_ras), checkpoint, *paths,
+               None if structure is None else json.dumps(structure))
         with self._connect() as connection:
             connection.execute(
                 "INSERT INTO reviews (review_uid, scan_path, scan_sha256, reviewer, created_utc, clicks_ras_json, "
-                "checkpoint, accepted_path, before_path, after_path, corrections_path) VALUES (?,?,?,?,?,?,?,?,?,?,?)", row)
+                "checkpoint, accepted_path, before_path, after_path, corrections_path, structure_json) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", row)
         return next(r for r in self.reviews() if r.review_uid == uid)
 
     def add_verdict(self, scan_path: str | os.PathLike, reviewer: str, verdict: int, masks: dict, affine: np.ndarray,
@@ -216,8 +230,9 @@ class FeedbackStore:
     def reviews(self) -> list[ReviewRecord]:
         """Every accepted review, oldest first."""
         rows = self._select("SELECT id, review_uid, scan_path, scan_sha256, reviewer, created_utc, clicks_ras_json, checkpoint, "
-                            "accepted_path, before_path, after_path, corrections_path FROM reviews ORDER BY id")
-        return [ReviewRecord(*row[:6], json.loads(row[6]), *row[7:]) for row in rows]
+                            "accepted_path, before_path, after_path, corrections_path, structure_json FROM reviews ORDER BY id")
+        return [ReviewRecord(*row[:6], json.loads(row[6]), *row[7:12], json.loads(row[12]) if row[12] else None)
+                for row in rows]
 
     def verdicts(self) -> list[VerdictRecord]:
         """Every verdict on a refinement, oldest first."""

@@ -28,7 +28,6 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
-from monai.data import MetaTensor
 
 from medrl.agents.policy import PolicyValueNet
 from medrl.agents.rollout import act_greedily
@@ -390,10 +389,7 @@ class Refiner:
             replace_other_structures: let a structure take voxels of another one.
         """
         clock = _Clock()
-        structures = MetaTensor(torch.from_numpy(np.ascontiguousarray(label_map.array))[None],
-                                affine=torch.as_tensor(label_map.affine, dtype=torch.float64),
-                                meta={"filename_or_obj": label_map.path})
-        data = self.prepare(image, modality=modality, structures=structures)
+        data = self.prepare(image, modality=modality, structures=label_map.as_meta_tensor())
         seconds = {"load": clock.lap()}
         grouped = clicks_by_structure(clicks, values, label_map.names, label_map.labels, label_map.path)
         current, changes, reports = data["input_structures"].copy(), [], []

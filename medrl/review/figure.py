@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from medrl.review.views import View, aspect, physical_size
 
 MASK_RGB = (255, 170, 0)  # the overlay's colour (orange): visible on grey in every window
+CONTEXT_RGB = (80, 200, 255)  # outlines of a multi-label map's other structures (light blue)
 STROKE_COLOUR = {True: "lime", False: "red"}
 TITLE_PAD = 0.9  # inches of figure height kept for titles, letters and margins
 
@@ -28,6 +29,21 @@ def overlay_rgba(mask2d: np.ndarray, opacity: float) -> np.ndarray:
     inside = np.asarray(mask2d) != 0
     rgba[inside, :3] = MASK_RGB
     rgba[inside, 3] = int(round(255 * min(max(opacity, 0.0), 1.0)))
+    return rgba
+
+
+def outline_rgba(labels2d: np.ndarray) -> np.ndarray:
+    """(rows, cols, 4) uint8 RGBA: ``CONTEXT_RGB``, opaque, on the border pixels of every labelled region of
+    ``labels2d`` (a pixel whose 4-neighbour holds another value), transparent elsewhere."""
+    labels = np.asarray(labels2d)
+    padded = np.pad(labels, 1, mode="edge")
+    border = np.zeros(labels.shape, bool)
+    for shifted in (padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]):
+        border |= shifted != labels
+    border &= labels != 0
+    rgba = np.zeros((*labels.shape, 4), np.uint8)
+    rgba[border, :3] = CONTEXT_RGB
+    rgba[border, 3] = 255
     return rgba
 
 
@@ -67,7 +83,7 @@ class SliceFigure:
         self.canvas = _canvas(self.figure)
         grid = self.figure.add_gridspec(1, len(views), width_ratios=ratios, left=0.03, right=0.97, top=0.86,
                                         bottom=0.06, wspace=0.15)
-        self.axes, self._image, self._overlay, self._markers = {}, {}, {}, {}
+        self.axes, self._image, self._overlay, self._context, self._markers = {}, {}, {}, {}, {}
         for column, v in enumerate(views):
             self._add_view(self.figure.add_subplot(grid[0, column]), v, shape, spacing)
         self.stroke_line = None
@@ -76,6 +92,7 @@ class SliceFigure:
         rows, cols = shape[v.vertical], shape[v.horizontal]
         blank = np.zeros((rows, cols), np.float32)
         self._image[v.name] = ax.imshow(blank, cmap="gray", interpolation="nearest", aspect=aspect(v, spacing))
+        self._context[v.name] = ax.imshow(outline_rgba(blank), interpolation="nearest", aspect=aspect(v, spacing))
         self._overlay[v.name] = ax.imshow(overlay_rgba(blank, 0.0), interpolation="nearest", aspect=aspect(v, spacing))
         self._markers[v.name] = (ax.plot([], [], "+", color="lime", ms=10, mew=2)[0],
                                  ax.plot([], [], "x", color="red", ms=8, mew=2)[0])
@@ -96,10 +113,13 @@ class SliceFigure:
         return next((self.views[name] for name, a in self.axes.items() if a is ax), None)
 
     def show_slice(self, name: str, image2d: np.ndarray, mask2d: np.ndarray, opacity: float, title: str,
-                   positive: Sequence[tuple[int, int]] = (), negative: Sequence[tuple[int, int]] = ()) -> None:
+                   positive: Sequence[tuple[int, int]] = (), negative: Sequence[tuple[int, int]] = (),
+                   context2d: np.ndarray | None = None) -> None:
         """Draw one view's slice: ``image2d`` (rows, cols) grey, ``mask2d`` (rows, cols) overlay, click
-        markers at display (col, row) pixels."""
+        markers at display (col, row) pixels, and the other structures of a multi-label map (``context2d``,
+        label values) as outlines."""
         self._image[name].set_data(image2d)
+        self._context[name].set_data(outline_rgba(np.zeros_like(mask2d) if context2d is None else context2d))
         self._overlay[name].set_data(overlay_rgba(mask2d, opacity))
         for line, points in zip(self._markers[name], (positive, negative)):
             line.set_data([p[0] for p in points], [p[1] for p in points])

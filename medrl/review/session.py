@@ -13,6 +13,11 @@ notebook cell or a test can drive without a browser.
     record = session.accept(save_to="out/scan_mask.nii.gz")   # mask on the scan's grid + a feedback record
                                                        # (and a verdict +1 for the last refinement)
 
+One structure of a multi-label map (nnU-Net, TotalSegmentator, a Slicer segmentation) is reviewed with
+``ReviewSession(refiner, scan, mask="ct_ml.nii.gz", label="liver", ...)``: the structure is the mask
+under review, the others are context (:meth:`ReviewSession.context`), ``accept(save_to=...)`` writes the
+whole map back with only that structure changed, and the store records which structure it was.
+
 Everything happens on the refiner's working grid (canonical RAS). Clinician labels are final: a
 clicked or painted voxel keeps its label through every refinement. A dab gives the agents a hint at
 its centre, a stroke hints along its path (one every σ of the hint maps). After every action the
@@ -38,6 +43,7 @@ import numpy as np
 import torch
 
 from medrl.data.atomic import refuse_to_overwrite
+from medrl.data.label_maps import LabelMap, is_seg_nrrd, read_label_map, write_label_map
 from medrl.data.writers import NIFTI_SUFFIXES, write_mask
 from medrl.env.clicks import Click
 from medrl.env.rewards.target import MARKED_BACKGROUND, MARKED_FOREGROUND
@@ -46,6 +52,7 @@ from medrl.env.state import soft_start, to_mask
 from medrl.errors import MedrlInputError
 from medrl.feedback.store import FeedbackStore, ReviewRecord, VerdictRecord
 from medrl.inference.refiner import Refiner
+from medrl.inference.structures import apply_structure_change
 from medrl.review.brush import densify, footprint, thin
 from medrl.review.display_image import raw_on_working_grid
 from medrl.review.history import Action, Refinement
@@ -63,16 +70,29 @@ class ReviewSession:
         session_id: name of the autosave (default: a new random one).
         undo_limit: undo steps kept; each holds a float32 copy of the working-grid probabilities
             (about 50 MB for 256×256×200 voxels), so the oldest are dropped beyond this.
+        label: with a multi-label ``mask``, the structure to review (value or name).
+        label_names: a names sidecar for ``label`` (see :mod:`medrl.data.label_names`).
     """
 
     def __init__(self, refiner: Refiner, scan: str | os.PathLike, mask: str | os.PathLike | None = None,
                  store: FeedbackStore | None = None, reviewer: str = "unknown", session_id: str | None = None,
-                 undo_limit: int = 30):
+                 undo_limit: int = 30, label: int | str | None = None, label_names: str | os.PathLike | None = None):
         self.refiner, self.scan, self.mask_path = refiner, os.fspath(scan), None if mask is None else os.fspath(mask)
         self.store, self.reviewer = store, reviewer
         self.session_id = session_id or uuid.uuid4().hex
-        self.case = refiner.prepare(self.scan, initial=self.mask_path)
-        start = self.case["initial"][None] if mask is not None else refiner.segment(self.case)
+        self.label_map, self.structure = None, None
+        self.label_names = None if label_names is None else os.fspath(label_names)
+        if label is not None:
+            if mask is None:
+                raise MedrlInputError("label", "a structure is chosen from a multi-label mask; give the map as mask")
+            self.label_map = read_label_map(self.mask_path, label_names)
+            value = self.label_map.names.value_of(label, self.label_map.labels, self.mask_path)
+            self.structure = {"value": value, "name": self.label_map.names.name_of(value)}
+            self.case = refiner.prepare(self.scan, structures=self.label_map.as_meta_tensor())
+            start = (self.case["structures"] == value).float()[None]
+        else:
+            self.case = refiner.prepare(self.scan, initial=self.mask_path)
+            start = self.case["initial"][None] if mask is not None else refiner.segment(self.case)
         self.before = (start.float() >= 0.5).to(torch.uint8)  # (1, 1, X', Y', Z')
         self.p = soft_start(start.float(), *refiner.soft_start)
         self.after: torch.Tensor | None = None
@@ -92,7 +112,8 @@ class ReviewSession:
         """Reopen an autosaved session (e.g. after a kernel crash) and replay its clicks and strokes
         (the agents' refinements are not replayed: call :meth:`refine` again)."""
         state = store.recover(session_id)
-        session = cls(refiner, state["scan"], state["mask"], store, state["reviewer"], session_id)
+        session = cls(refiner, state["scan"], state["mask"], store, state["reviewer"], session_id,
+                      label=state.get("label"), label_names=state.get("label_names"))
         for action in state["actions"]:
             session._apply(Action.from_dict(action))
         return session
@@ -123,6 +144,14 @@ class ReviewSession:
     def mask(self) -> np.ndarray:
         """(X', Y', Z') uint8 {0, 1}: the current mask on the working grid."""
         return to_mask(self.p)[0, 0].numpy().astype(np.uint8)
+
+    def context(self) -> np.ndarray | None:
+        """(X', Y', Z') int32 label values of the map's *other* structures on the working grid (0 elsewhere), for
+        showing them around the structure under review; ``None`` when the session reviews a binary mask."""
+        if self.label_map is None:
+            return None
+        labels = self.case["structures"][0].numpy().astype(np.int32)
+        return np.where(labels == self.structure["value"], 0, labels)
 
     def click(self, index, positive: bool = True) -> None:
         """A click at working-grid voxel ``index``: that voxel's label, and a hint for the agents."""
@@ -211,21 +240,33 @@ class ReviewSession:
         self._check_open()
         inputs = (self.scan, self.mask_path)
         if save_to is not None:
-            save_to = _nifti_output(save_to, overwrite, inputs)
+            save_to = _mask_output(save_to, overwrite, inputs, multi_label=self.label_map is not None)
         masks = {"accepted": to_mask(self.p), "before": self.before, "corrections": self.corrections()[None, None]}
         if self.after is not None:
             masks["after"] = self.after
         arrays, affine = self._on_scan_grid(masks)
-        if save_to is not None:
+        if save_to is not None and self.label_map is None:
             self.saved_to = write_mask(arrays["accepted"], affine, save_to, overwrite=overwrite, inputs=inputs)
+        elif save_to is not None:
+            self.saved_to = write_label_map(self.accepted_map(), save_to, overwrite=overwrite, inputs=inputs)
         if self.refinement is not None:
             self._record_verdict(ACCEPTED)
         self.record = self.store.add_review(self.scan, self.reviewer, arrays, affine, self.clicks_ras(),
-                                            checkpoint=self.refiner.source)
+                                            checkpoint=self.refiner.source, structure=self.structure)
         self.store.close_session(self.session_id)
         return self.record
 
     # ---------------------------------------------------------------------------- records
+    def accepted_map(self) -> LabelMap:
+        """The multi-label map on the scan's grid with the reviewed structure as it is now and every other
+        voxel as it was read (see :mod:`medrl.inference.structures`)."""
+        now, before = to_mask(self.p), self.before.bool()
+        changes, _ = self._on_scan_grid({"added": now & ~before, "removed": before & ~now})
+        array, _ = apply_structure_change(self.case["input_structures"], self.structure["value"], changes["added"] > 0,
+                                          changes["removed"] > 0, self.structure["name"])
+        return LabelMap(array, np.asarray(self.case["input_affine"]), self.label_map.names, self.label_map.path,
+                        self.label_map.nifti_header, self.label_map.segments)
+
     def corrections(self) -> torch.Tensor:
         """(X', Y', Z') uint8: 0 untouched, 1 marked background, 2 marked foreground (later actions win)."""
         marks = torch.zeros(self.shape, dtype=torch.uint8)
@@ -323,6 +364,8 @@ class ReviewSession:
     def _autosave(self) -> None:
         if self.store is not None:
             self.store.autosave(self.session_id, {"scan": self.scan, "mask": self.mask_path, "reviewer": self.reviewer,
+                                                  "label": None if self.structure is None else self.structure["value"],
+                                                  "label_names": self.label_names,
                                                   "actions": [a.as_dict() for a in self.actions]})
 
 
@@ -334,9 +377,12 @@ def _radius(radius_mm: float) -> float:
     return radius
 
 
-def _nifti_output(path: str | os.PathLike, overwrite: bool, inputs: tuple) -> Path:
-    """``path`` checked as a NIfTI output that may be written (see :func:`medrl.data.atomic.refuse_to_overwrite`)."""
+def _mask_output(path: str | os.PathLike, overwrite: bool, inputs: tuple, multi_label: bool = False) -> Path:
+    """``path`` checked as a mask output that may be written (see :func:`medrl.data.atomic.refuse_to_overwrite`):
+    NIfTI, or for a multi-label map also a Slicer ``.seg.nrrd``."""
     path = Path(path)
-    if not path.name.endswith(NIFTI_SUFFIXES):
-        raise MedrlInputError(path, f"the corrected mask is saved as NIfTI; give a name ending in {' or '.join(NIFTI_SUFFIXES)}")
+    if not (path.name.endswith(NIFTI_SUFFIXES) or (multi_label and is_seg_nrrd(path))):
+        kinds = " or ".join(NIFTI_SUFFIXES + ((".seg.nrrd",) if multi_label else ()))
+        raise MedrlInputError(path, f"the corrected mask is saved as NIfTI{' or a Slicer segmentation' if multi_label else ''}; "
+                                    f"give a name ending in {kinds}")
     return refuse_to_overwrite(path, overwrite, inputs)

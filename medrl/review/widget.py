@@ -5,7 +5,8 @@
     review                                   # the last expression of a cell shows it
 
 What the clinician sees: axial, coronal and sagittal slices of the scan in physical proportions with
-the mask as an orange overlay, anatomical letters at the edges (R/L, A/P, S/I); a slice slider per view
+the mask as an orange overlay (reviewing one structure of a multi-label map: the other structures as light-blue
+outlines), anatomical letters at the edges (R/L, A/P, S/I); a slice slider per view
 (or the mouse wheel over a view); a window menu (CT soft tissue, liver, lung, bone, brain; MR automatic
 percentiles); the overlay's opacity.
 
@@ -94,6 +95,7 @@ class ReviewWidget:
         self.last_record = None
         self._drag: tuple | None = None  # (view, [voxels]) while a brush stroke is drawn
         self._mask = session.mask()
+        self._context = session.context()  # other structures of a multi-label map, or None
         self._build_controls(save_to)
         self._connect()
         self._apply_window()
@@ -175,8 +177,9 @@ class ReviewWidget:
             if action.kind == "click" and action.index[v.fixed] == index:
                 marks[action.foreground].append(voxel_to_display(v, action.index, shape))
         title = f"{v.name}  {index} of 0–{shape[v.fixed] - 1}"  # the slider's voxel index
+        context = None if self._context is None else slice_2d(self._context, v, index)
         self.figure.show_slice(v.name, slice_2d(self.image, v, index), slice_2d(self._mask, v, index),
-                               self.opacity.value, title, marks[True], marks[False])
+                               self.opacity.value, title, marks[True], marks[False], context)
 
     def _update_summary(self) -> None:
         actions = self.session.actions
