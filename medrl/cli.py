@@ -81,6 +81,7 @@ EXIT_SOME_FAILED = 1
 def _predict(args: argparse.Namespace) -> int:
     import warnings
 
+    from medrl.data.readers import check_volume_count
     from medrl.inference.batch import PredictSettings, run_predict
     from medrl.inference.inputs import existing_outputs, list_scans
     from medrl.inference.markups import read_clicks
@@ -92,6 +93,8 @@ def _predict(args: argparse.Namespace) -> int:
     if (args.mask or args.clicks) and len(scans) != 1:
         raise MedrlInputError(args.input, f"--mask and --clicks apply to one scan, but this input holds {len(scans)}")
     mask_format = _mask_format(args, scans)
+    if len(scans) == 1:  # one scan: its problem is the invocation's, said before any progress bar
+        check_volume_count(scans[0].image, args.channel)
     settings = PredictSettings(
         checkpoint=args.checkpoint, output_dir=args.output, mask=args.mask,
         clicks=read_clicks(args.clicks) if args.clicks else None, steps=args.steps,
@@ -284,11 +287,23 @@ def _lightning(argv: Sequence[str]) -> int:
     return 0
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """A stderr handler that writes to whatever ``sys.stderr`` is now (notebooks and test capture replace it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 def _show_medrl_warnings() -> None:
     """medrl's own warnings (e.g. which DICOM series was read) go to stderr as ``medrl: warning: ...``."""
     logger = logging.getLogger("medrl")
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _CurrentStderr()
         handler.setFormatter(logging.Formatter("medrl: %(levelname)s: %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.WARNING)

@@ -156,6 +156,30 @@ def _quiet_itk():
         sitk.ProcessObject.SetGlobalWarningDisplay(shown)
 
 
+def check_volume_count(path: str | os.PathLike, channel: int | None = None) -> None:
+    """Refuse early, from the header alone, a NIfTI/NRRD/MetaImage file with several volumes and no ``channel``
+    chosen (the same error :func:`to_3d` gives after reading it all). Other inputs are left to the reader."""
+    name = Path(path).name.lower()
+    if not Path(path).is_file() or not name.endswith(NIFTI_SUFFIXES + SITK_SUFFIXES):
+        return
+    try:
+        if name.endswith(NIFTI_SUFFIXES):
+            shape = tuple(nib.load(path).shape)
+        else:
+            import SimpleITK as sitk
+
+            reader = sitk.ImageFileReader()
+            reader.SetFileName(os.fspath(path))
+            reader.ReadImageInformation()
+            shape = tuple(reader.GetSize()) + ((reader.GetNumberOfComponents(),) if reader.GetNumberOfComponents() > 1 else ())
+    except Exception:  # unreadable headers are the reader's to report, with its message
+        return
+    while len(shape) > 3 and shape[-1] == 1:
+        shape = shape[:-1]
+    if len(shape) == 4 and channel is None and shape[3] > 1:
+        raise MedrlInputError(path, f"4D image with {shape[3]} volumes; choose one with channel=K (CLI: --channel K)")
+
+
 def to_3d(array: np.ndarray, path: str | os.PathLike, channel: int | None = None) -> np.ndarray:
     """Reduce a read array to 3D (X, Y, Z).
 

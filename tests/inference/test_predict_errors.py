@@ -81,9 +81,12 @@ def test_each_bad_input_is_one_line_naming_its_file(case, untrained, capsys, kin
     if "--checkpoint" not in args:
         args = ["--checkpoint", untrained, *args]
     assert main(["predict", *map(str, args), "--output", str(case / "out")]) == 2
-    err = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("medrl: WARNING")]
+    captured = capsys.readouterr()
+    err = [line for line in captured.err.strip().splitlines() if not line.startswith("medrl: WARNING")]
     assert len(err) == 1 and err[0].startswith(f"medrl: error: {named}: ") and problem in err[0], err
     assert "weights_only" not in err[0]
+    if kind == "4D scan":
+        assert "Predicting" not in captured.out + captured.err  # refused before Lightning's progress bar
 
 
 def test_a_4d_scan_predicts_with_channel(case, untrained):
