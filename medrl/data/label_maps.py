@@ -62,12 +62,11 @@ class LabelMap:
         return MetaTensor(torch.from_numpy(np.ascontiguousarray(self.array))[None],
                           affine=torch.as_tensor(self.affine, dtype=torch.float64), meta={"filename_or_obj": self.path})
 
-    def with_array(self, array: np.ndarray) -> "LabelMap":
-        """The same map (names, header, segments) holding ``array`` (same shape; cast to this map's dtype)."""
-        if array.shape != self.array.shape:
-            raise ValueError(f"shape {array.shape} is not the map's {self.array.shape}")
-        return LabelMap(np.asarray(array).astype(self.array.dtype, copy=False), self.affine, self.names, self.path,
-                        self.nifti_header, self.segments)
+    def on_grid(self, array: np.ndarray, affine: np.ndarray) -> "LabelMap":
+        """The same map (names, header, segments, source) holding ``array`` on the grid of ``affine`` (e.g. the
+        scan's, once refined), cast to this map's dtype."""
+        return LabelMap(np.asarray(array).astype(self.array.dtype, copy=False), np.asarray(affine, dtype=np.float64),
+                        self.names, self.path, self.nifti_header, self.segments)
 
 
 def is_seg_nrrd(path: str | os.PathLike) -> bool:

@@ -156,6 +156,11 @@ def _quiet_itk():
         sitk.ProcessObject.SetGlobalWarningDisplay(shown)
 
 
+def unchosen_volume(path: str | os.PathLike, volumes: int) -> MedrlInputError:
+    """The error for a 4D file read without choosing one of its ``volumes``."""
+    return MedrlInputError(path, f"4D image with {volumes} volumes; choose one with channel=K (CLI: --channel K)")
+
+
 def check_volume_count(path: str | os.PathLike, channel: int | None = None) -> None:
     """Refuse early, from the header alone, a NIfTI/NRRD/MetaImage file with several volumes and no ``channel``
     chosen (the same error :func:`to_3d` gives after reading it all). Other inputs are left to the reader."""
@@ -177,7 +182,7 @@ def check_volume_count(path: str | os.PathLike, channel: int | None = None) -> N
     while len(shape) > 3 and shape[-1] == 1:
         shape = shape[:-1]
     if len(shape) == 4 and channel is None and shape[3] > 1:
-        raise MedrlInputError(path, f"4D image with {shape[3]} volumes; choose one with channel=K (CLI: --channel K)")
+        raise unchosen_volume(path, shape[3])
 
 
 def to_3d(array: np.ndarray, path: str | os.PathLike, channel: int | None = None) -> np.ndarray:
@@ -198,7 +203,7 @@ def to_3d(array: np.ndarray, path: str | os.PathLike, channel: int | None = None
     if array.ndim == 4:
         volumes = array.shape[3]
         if channel is None:
-            raise MedrlInputError(path, f"4D image with {volumes} volumes; choose one with channel=K (CLI: --channel K)")
+            raise unchosen_volume(path, volumes)
         if not 0 <= channel < volumes:
             raise MedrlInputError(path, f"channel {channel} out of range; the image has {volumes} volumes")
         array = array[..., channel]

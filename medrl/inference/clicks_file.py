@@ -62,14 +62,22 @@ def read_clicks_file(path: str | os.PathLike) -> ClickSet:
     Raises:
         MedrlInputError: missing file, invalid JSON, unknown coordinate system, malformed points.
     """
+    return parse_clicks(load_clicks_json(path), str(path))
+
+
+def load_clicks_json(path: str | os.PathLike) -> object:
+    """The parsed JSON of a clicks file (medrl's or a Slicer markups file).
+
+    Raises:
+        MedrlInputError: a missing file or invalid JSON.
+    """
     path = Path(path)
     if not path.is_file():
         raise MedrlInputError(path, "clicks file not found")
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise MedrlInputError(path, f"not valid JSON ({error})") from None
-    return parse_clicks(document, str(path))
 
 
 def parse_clicks(document: object, source: str = "clicks") -> ClickSet:

@@ -25,7 +25,7 @@ import numpy as np
 
 from medrl.data.atomic import write_text_atomically
 from medrl.errors import MedrlInputError
-from medrl.inference.clicks_file import LPS_TO_RAS_SIGNS, ClickPoint, ClickSet, parse_clicks
+from medrl.inference.clicks_file import LPS_TO_RAS_SIGNS, ClickPoint, ClickSet, load_clicks_json, parse_clicks
 
 MARKUPS_SUFFIXES = (".mrk.json", ".fcsv")
 POINT_LIST_TYPES = ("Fiducial", "PointList")
@@ -50,22 +50,15 @@ def read_clicks(path: str | os.PathLike) -> ClickSet:
         MedrlInputError: missing or malformed file, or a markups file that is not a point list.
     """
     path = Path(path)
-    if not path.is_file():
-        raise MedrlInputError(path, "clicks file not found")
     name = path.name.lower()
     if name.endswith(".fcsv"):
+        if not path.is_file():
+            raise MedrlInputError(path, "clicks file not found")
         return _read_fcsv(path)
-    document = _json(path)
+    document = load_clicks_json(path)
     if name.endswith(".mrk.json") or (isinstance(document, dict) and "markups" in document):
         return _read_markups_json(path, document)
     return parse_clicks(document, str(path))
-
-
-def _json(path: Path) -> object:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise MedrlInputError(path, f"not valid JSON ({error})") from None
 
 
 def sign_and_structure(text: str | None) -> tuple[bool | None, str | None]:

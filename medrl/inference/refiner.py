@@ -175,8 +175,9 @@ class Refiner:
             case["structures"] = structures
         case = {k: v for k, v in case.items() if v is not None}
         case = align_case_grid(case, other_keys=("label", "initial", "structures"), sub_extent_keys=("initial", "structures"))
-        input_structures = case["structures"][0].numpy() if structures is not None else None
+        input_structures = None
         if structures is not None:
+            input_structures = case["structures"][0].numpy()
             case["structures"] = case["structures"].float()
         if modality is not None:
             case["modality"] = modality
@@ -397,23 +398,26 @@ class Refiner:
             start = data["structures"] == value
             points = grouped[value]
             working_clicks = self.clicks_on_working_grid(data, points) if points is not None and points.points else []
-            box = bounding_box(start[0])
+            box, name = bounding_box(start[0]), label_map.names.name_of(value)
             if box is None and not working_clicks:
-                changes.append(apply_structure_change(current, value, np.zeros(current.shape, bool), np.zeros(current.shape, bool),
-                                                      label_map.names.name_of(value))[1])
+                changes.append(StructureChange(int(value), name, 0, 0, 0, 0))
                 continue  # nothing of it survived on the working grid and nobody clicked
             region = box.grown(self.reach(data), start.shape[1:]) if box is not None else None
             refined = to_mask(self.refine(data, start.float(), working_clicks, steps, region=region))[0]
-            added = self.to_input_grid(data, (refined & ~start).to(torch.uint8))[0].numpy() > 0
-            removed = self.to_input_grid(data, (start & ~refined).to(torch.uint8))[0].numpy() > 0
-            current, change = apply_structure_change(current, value, added, removed, label_map.names.name_of(value),
-                                                     replace_other_structures)
+            added, removed = self.changes_on_input_grid(data, start, refined)
+            current, change = apply_structure_change(current, value, added, removed, name, replace_other_structures)
             changes.append(change)
             reports += click_reports(points, working_clicks, start[0], refined[0], data, structure=change.name)
         seconds["refine"] = clock.lap()
-        result = LabelMap(current, np.asarray(data["input_affine"]), label_map.names, label_map.path, label_map.nifti_header,
-                          label_map.segments)
+        result = label_map.on_grid(current, data["input_affine"])
         return StructuresPrediction(result, changes, reports, seconds, data["warnings"])
+
+    def changes_on_input_grid(self, data: dict, before: torch.Tensor, after: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """(added, removed): (X, Y, Z) bool voxels of the scan's grid that a refinement turned from ``before`` to
+        ``after`` (bool working-grid masks (1, X', Y', Z') or (1, 1, X', Y', Z')) foreground / background."""
+        added = self.to_input_grid(data, (after & ~before).to(torch.uint8))[0].numpy() > 0
+        removed = self.to_input_grid(data, (before & ~after).to(torch.uint8))[0].numpy() > 0
+        return added, removed
 
 
 @dataclass

@@ -260,12 +260,10 @@ class ReviewSession:
     def accepted_map(self) -> LabelMap:
         """The multi-label map on the scan's grid with the reviewed structure as it is now and every other
         voxel as it was read (see :mod:`medrl.inference.structures`)."""
-        now, before = to_mask(self.p), self.before.bool()
-        changes, _ = self._on_scan_grid({"added": now & ~before, "removed": before & ~now})
-        array, _ = apply_structure_change(self.case["input_structures"], self.structure["value"], changes["added"] > 0,
-                                          changes["removed"] > 0, self.structure["name"])
-        return LabelMap(array, np.asarray(self.case["input_affine"]), self.label_map.names, self.label_map.path,
-                        self.label_map.nifti_header, self.label_map.segments)
+        added, removed = self.refiner.changes_on_input_grid(self.case, self.before.bool(), to_mask(self.p))
+        array, _ = apply_structure_change(self.case["input_structures"], self.structure["value"], added, removed,
+                                          self.structure["name"])
+        return self.label_map.on_grid(array, self.case["input_affine"])
 
     def corrections(self) -> torch.Tensor:
         """(X', Y', Z') uint8: 0 untouched, 1 marked background, 2 marked foreground (later actions win)."""
