@@ -16,7 +16,10 @@ notebook cell or a test can drive without a browser.
 One structure of a multi-label map (nnU-Net, TotalSegmentator, a Slicer segmentation) is reviewed with
 ``ReviewSession(refiner, scan, mask="ct_ml.nii.gz", label="liver", ...)``: the structure is the mask
 under review, the others are context (:meth:`ReviewSession.context`), ``accept(save_to=...)`` writes the
-whole map back with only that structure changed, and the store records which structure it was.
+whole map back with only that structure changed, and the store records which structure it was. The next
+structure of the same sitting is ``session.review_structure("spleen")``: it starts from the map as this
+session saved it, and may save over that file (never over the clinician's original map), so one output
+file gathers every structure reviewed.
 
 Everything happens on the refiner's working grid (canonical RAS). Clinician labels are final: a
 clicked or painted voxel keeps its label through every refinement. A dab gives the agents a hint at
@@ -72,12 +75,16 @@ class ReviewSession:
             (about 50 MB for 256×256×200 voxels), so the oldest are dropped beyond this.
         label: with a multi-label ``mask``, the structure to review (value or name).
         label_names: a names sidecar for ``label`` (see :mod:`medrl.data.label_names`).
+        original: when ``mask`` is this sitting's own output (see :meth:`review_structure`), the clinician's
+            map it was made from: that one is never written over, ``mask`` itself may be.
     """
 
     def __init__(self, refiner: Refiner, scan: str | os.PathLike, mask: str | os.PathLike | None = None,
                  store: FeedbackStore | None = None, reviewer: str = "unknown", session_id: str | None = None,
-                 undo_limit: int = 30, label: int | str | None = None, label_names: str | os.PathLike | None = None):
+                 undo_limit: int = 30, label: int | str | None = None, label_names: str | os.PathLike | None = None,
+                 original: str | os.PathLike | None = None):
         self.refiner, self.scan, self.mask_path = refiner, os.fspath(scan), None if mask is None else os.fspath(mask)
+        self.original = None if original is None else os.fspath(original)
         self.store, self.reviewer = store, reviewer
         self.session_id = session_id or uuid.uuid4().hex
         self.label_map, self.structure = None, None
@@ -113,10 +120,31 @@ class ReviewSession:
         (the agents' refinements are not replayed: call :meth:`refine` again)."""
         state = store.recover(session_id)
         session = cls(refiner, state["scan"], state["mask"], store, state["reviewer"], session_id,
-                      label=state.get("label"), label_names=state.get("label_names"))
+                      label=state.get("label"), label_names=state.get("label_names"), original=state.get("original"))
         for action in state["actions"]:
             session._apply(Action.from_dict(action))
         return session
+
+    def review_structure(self, label: int | str) -> "ReviewSession":
+        """A new session on another structure of the same multi-label map, in the same sitting.
+
+        It starts from the map as this session saved it (``accept(save_to=...)``), else from the map this
+        session read; accepting it with the same ``save_to`` writes over that saved file, so one output
+        gathers every structure reviewed, while the clinician's original map is never written over.
+
+        Raises:
+            MedrlInputError: this session reviews a binary mask, has actions not yet accepted (accept or
+                undo them first), or ``label`` is not in the map.
+        """
+        if self.label_map is None:
+            raise MedrlInputError("label", "this session reviews a binary mask; open a multi-label map to pick structures")
+        if self.record is None and self.actions:
+            raise MedrlInputError(f"label {label}", f"{len(self.actions)} action(s) on {self.structure['name']} are not "
+                                  "accepted; accept or undo them before reviewing another structure")
+        saved = self.saved_to is not None
+        return ReviewSession(self.refiner, self.scan, self.saved_to if saved else self.mask_path, self.store,
+                             self.reviewer, undo_limit=self.undo_limit, label=label, label_names=self.label_names,
+                             original=(self.original or self.mask_path) if saved else self.original)
 
     # ------------------------------------------------------------------------------ actions
     @property
@@ -226,9 +254,11 @@ class ReviewSession:
 
         Args:
             save_to: also write the accepted mask there, as NIfTI (``.nii``/``.nii.gz``), ``uint8``
-                {0, 1} with the scan's shape and affine, atomically. Never over the scan or the
-                starting mask; an existing file only with ``overwrite``. Written before the record, so
-                a refused path records nothing.
+                {0, 1} with the scan's shape and affine, atomically; reviewing one structure of a
+                multi-label map, the whole map (NIfTI or ``.seg.nrrd``, the map's dtype). Never over the
+                scan or the clinician's starting mask; an existing file only with ``overwrite``, or when it
+                is the sitting's own output this session started from (:meth:`review_structure`).
+                Written before the record, so a refused path records nothing.
             overwrite: replace an existing ``save_to``.
 
         Raises:
@@ -238,8 +268,9 @@ class ReviewSession:
         if self.store is None:
             raise MedrlInputError("store", "this review session has no feedback store to accept into")
         self._check_open()
-        inputs = (self.scan, self.mask_path)
+        inputs = (self.scan, self.mask_path) if self.original is None else (self.scan, self.original)
         if save_to is not None:
+            overwrite = overwrite or self._sitting_output(save_to)
             save_to = _mask_output(save_to, overwrite, inputs, multi_label=self.label_map is not None)
         masks = {"accepted": to_mask(self.p), "before": self.before, "corrections": self.corrections()[None, None]}
         if self.after is not None:
@@ -255,6 +286,12 @@ class ReviewSession:
                                             checkpoint=self.refiner.source, structure=self.structure)
         self.store.close_session(self.session_id)
         return self.record
+
+    def _sitting_output(self, path) -> bool:
+        """True when ``path`` is the map this session started from and that map is this sitting's own output."""
+        path = Path(path)
+        return (self.original is not None and path.exists() and Path(self.mask_path).exists()
+                and os.path.samefile(path, self.mask_path))
 
     # ---------------------------------------------------------------------------- records
     def accepted_map(self) -> LabelMap:
@@ -363,7 +400,7 @@ class ReviewSession:
         if self.store is not None:
             self.store.autosave(self.session_id, {"scan": self.scan, "mask": self.mask_path, "reviewer": self.reviewer,
                                                   "label": None if self.structure is None else self.structure["value"],
-                                                  "label_names": self.label_names,
+                                                  "label_names": self.label_names, "original": self.original,
                                                   "actions": [a.as_dict() for a in self.actions]})
 
 

@@ -6,7 +6,7 @@
 
 What the clinician sees: axial, coronal and sagittal slices of the scan in physical proportions with
 the mask as an orange overlay (reviewing one structure of a multi-label map: the other structures as light-blue
-outlines), anatomical letters at the edges (R/L, A/P, S/I); a slice slider per view
+outlines, and a **structure** menu to pick the next one), anatomical letters at the edges (R/L, A/P, S/I); a slice slider per view
 (or the mouse wheel over a view); a window menu (CT soft tissue, liver, lung, bone, brain; MR automatic
 percentiles); the overlay's opacity.
 
@@ -18,7 +18,10 @@ What the clinician does (left mouse button, in the mode chosen above the picture
 * **Refine**: the agents act around every click and stroke since the last refinement, with progress;
 * **Undo** / **Redo**; **Accept & save**: the review goes into the feedback store and, when a path is
   given, the corrected mask is written there as NIfTI on the scan's own grid (an existing file only
-  with "overwrite").
+  with "overwrite"); for a multi-label map, the whole map with only this structure changed;
+* **structure** (multi-label maps): review another structure once this one is accepted; it starts from
+  the map as just saved, and "Accept & save" to the same path adds it to that file
+  (:meth:`~medrl.review.session.ReviewSession.review_structure`).
 
 Every action goes through :class:`~medrl.review.session.ReviewSession`, so a notebook cell or a test
 can do the same without a browser. Errors raised in a mouse or button callback (which ipympl would
@@ -108,6 +111,11 @@ class ReviewWidget:
         self.brush_mm = widgets.FloatSlider(value=5.0, min=0.5, max=30.0, step=0.5, description="brush (mm)", style=wide)
         self.opacity = widgets.FloatSlider(value=0.4, min=0.0, max=1.0, step=0.05, description="mask opacity", style=wide)
         self.window = widgets.Dropdown(options=window_names(self.session.intensity), description="window", style=wide)
+        self.structure = None  # the structure menu, for a multi-label map
+        if self.session.label_map is not None:
+            names = self.session.label_map.names
+            self.structure = widgets.Dropdown(options=[(f"{v} {names.name_of(v)}", v) for v in self.session.label_map.labels],
+                                              value=self.session.structure["value"], description="structure", style=wide)
         self.sliders = {v.name: widgets.IntSlider(value=shape[v.fixed] // 2, min=0, max=shape[v.fixed] - 1,
                                                   description=f"{v.name} {_axis_letters(v.fixed)}", style=wide)
                         for v in self.views}
@@ -128,7 +136,7 @@ class ReviewWidget:
         self.buttons = (self.refine_button, self.reject_button, self.undo_button, self.redo_button, self.accept_button)
         self.ui = widgets.VBox([
             widgets.HBox([self.mode, self.brush_mm]),
-            widgets.HBox([self.window, self.opacity]),
+            widgets.HBox([c for c in (self.structure, self.window, self.opacity) if c is not None]),
             self.figure.canvas,
             widgets.HBox(list(self.sliders.values())),
             widgets.HBox([*self.buttons, self.progress]),
@@ -149,6 +157,8 @@ class ReviewWidget:
         self.undo_button.on_click(lambda button: self.undo())
         self.redo_button.on_click(lambda button: self.redo())
         self.accept_button.on_click(lambda button: self.accept())
+        if self.structure is not None:
+            self.structure.observe(self._on_structure, names="value")
 
     def _repr_mimebundle_(self, **kwargs):
         return self.ui._repr_mimebundle_(**kwargs)
@@ -319,6 +329,29 @@ class ReviewWidget:
         self.last_record = self.session.accept(save_to=path, overwrite=self.overwrite.value)
         written = f"; mask written to {self.session.saved_to}" if path else ""
         self.status.value = f"accepted: review {self.last_record.id} recorded in the feedback store{written}"
+        self.refresh()
+
+    def _on_structure(self, change) -> None:
+        if change["new"] != self.session.structure["value"]:
+            self.pick_structure(change["new"])
+
+    @guarded
+    def pick_structure(self, label: int | str) -> None:
+        """The structure menu: review ``label`` next, starting from the map as last saved in this sitting.
+        Refused (and the menu set back) while this structure has actions not yet accepted."""
+        try:
+            session = self.session.review_structure(label)
+        except MedrlInputError:
+            self.structure.value = self.session.structure["value"]  # the menu shows what is under review
+            raise
+        saved_to, self.session = self.session.saved_to, session
+        if saved_to is not None:
+            self.save_path.value = os.fspath(saved_to)  # the next structure goes into the same file
+        self._context = session.context()
+        self.structure.value = session.structure["value"]
+        source = f"from {saved_to}" if saved_to is not None else f"from {session.mask_path}"
+        self.status.value = f"reviewing {session.structure['name']} ({session.structure['value']}), {source}"
+        self._set_busy(False)
         self.refresh()
 
     # ---------------------------------------------------------------------------- status

@@ -12,6 +12,7 @@ import pytest
 
 from medrl.data.geometry import orientation_affine
 from medrl.data.label_maps import read_label_map
+from medrl.errors import MedrlInputError
 from medrl.feedback.store import SCHEMA, FeedbackStore
 from medrl.inference.refiner import Refiner
 from medrl.review.figure import CONTEXT_RGB, outline_rgba
@@ -101,3 +102,51 @@ def test_context_outlines_mark_only_region_borders():
     rgba = outline_rgba(labels)
     assert tuple(rgba[1, 1, :3]) == CONTEXT_RGB and rgba[1, 1, 3] == 255
     assert rgba[2, 2, 3] == 0 and rgba[0, 0, 3] == 0  # inside and outside stay clear
+
+
+def test_structures_reviewed_one_after_another_gather_in_one_saved_map(refiner, files):
+    folder, label_map = files
+    original = (folder / "map.nii.gz").read_bytes()
+    out = folder / "map_reviewed.nii.gz"
+    liver = ReviewSession(refiner, folder / "scan.nii.gz", folder / "map.nii.gz", FeedbackStore(folder / "store"), "dr_a",
+                          label="liver", label_names=folder / "labels.json")
+    liver.click(_working_index(liver, (10, 10, 6)), positive=False)
+    with pytest.raises(MedrlInputError, match="not accepted"):
+        liver.review_structure("kidney")  # one structure's corrections are never dropped by moving on
+    liver.accept(save_to=out)
+    kidney = liver.review_structure("kidney")
+    assert kidney.mask_path == str(out) and kidney.structure == {"value": 2, "name": "kidney"}
+    kidney.click(_working_index(kidney, (20, 10, 6)), positive=False)
+    kidney.accept(save_to=out)  # the sitting's own output: written over without asking
+    saved = np.asanyarray(nib.load(out).dataobj)
+    assert saved[10, 10, 6] == 0 and saved[20, 10, 6] == 0  # both structures' corrections are in the one file
+    changed = saved != label_map
+    assert set(zip(label_map[changed].tolist(), saved[changed].tolist())) == {(5, 0), (2, 0)}  # only the two erasures
+    assert (folder / "map.nii.gz").read_bytes() == original
+    again = kidney.review_structure("liver")
+    with pytest.raises(MedrlInputError, match="input file"):
+        again.accept(save_to=folder / "map.nii.gz", overwrite=True)  # the clinician's map, never
+
+
+@pytest.mark.filterwarnings("ignore:Passing unrecognized arguments to super\\(Toolbar\\):DeprecationWarning")
+def test_the_widget_picks_the_next_structure_of_the_map(refiner, files):
+    from medrl.review.widget import ReviewWidget
+
+    folder, label_map = files
+    out = folder / "reviewed.seg.nrrd"
+    session = ReviewSession(refiner, folder / "scan.nii.gz", folder / "map.nii.gz", FeedbackStore(folder / "store"), "dr_a",
+                            label=5, label_names=folder / "labels.json")
+    widget = ReviewWidget(session, save_to=out)
+    assert widget.structure.options == (("2 kidney", 2), ("5 liver", 5))
+    session.click(_working_index(session, (10, 10, 6)), positive=False)
+    widget.structure.value = 2
+    assert widget.session is session and widget.structure.value == 5 and "not accepted" in widget.status.value
+    widget.accept()
+    widget.structure.value = 2
+    assert widget.session is not session and widget.session.structure["value"] == 2
+    assert set(np.unique(widget._context)) == {0, 5} and widget.save_path.value == str(out)
+    assert not widget.accept_button.disabled
+    first = read_label_map(out).array
+    widget.accept()  # the kidney unchanged: the file still holds the liver's correction
+    np.testing.assert_array_equal(read_label_map(out).array, first)
+    assert first[10, 10, 6] == 0 and len(FeedbackStore(folder / "store").reviews()) == 2
