@@ -22,13 +22,15 @@ LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test")
 
 def _inspect(args: argparse.Namespace) -> int:
     from medrl.data.inspection import format_report, inspect_path
+    from medrl.models.checkpoint_report import checkpoint_report, format_checkpoint_report, is_checkpoint_path
 
-    reports = [inspect_path(path, channel=args.channel) for path in args.paths]
+    reports = [checkpoint_report(path) if is_checkpoint_path(path) else inspect_path(path, channel=args.channel)
+               for path in args.paths]
     if args.json:
         print(json.dumps(reports if len(reports) > 1 else reports[0], indent=2))
     else:
         for report in reports:
-            print("\n".join(format_report(report)))
+            print("\n".join(format_checkpoint_report(report) if "checkpoint" in report else format_report(report)))
     problems = [problem for report in reports for problem in report.get("problems", [])]
     for problem in problems:
         print(f"medrl: error: {problem}", file=sys.stderr)
@@ -37,11 +39,12 @@ def _inspect(args: argparse.Namespace) -> int:
 
 def _add_inspect(subparsers) -> None:
     parser = subparsers.add_parser(
-        "inspect", help="describe scans, DICOM folders or datasets and check image/label pairs",
+        "inspect", help="describe scans, DICOM folders, datasets or checkpoints and check image/label pairs",
         description="Print shape, spacing (mm), orientation, dtype, intensity range and label counts; "
-        "for a dataset (dataset.json, imagesTr/labelsTr folder, CSV) check every image/label pair.",
+        "for a dataset (dataset.json, imagesTr/labelsTr folder, CSV) check every image/label pair; "
+        "for a checkpoint (.ckpt) its networks, working grid and provenance (datasets, reviews, base checkpoint).",
     )
-    parser.add_argument("paths", nargs="+", help="scan file, DICOM series folder, dataset.json, dataset folder or CSV")
+    parser.add_argument("paths", nargs="+", help="scan file, DICOM series folder, dataset.json, dataset folder, CSV or checkpoint")
     parser.add_argument("--channel", type=int, default=None, help="volume to read from 4D scans")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.set_defaults(handler=_inspect)

@@ -11,12 +11,14 @@ Every medrl checkpoint holds, besides Lightning's ``state_dict``, a ``"medrl"`` 
      "agents": {"kind": "voxel" | "region", "region_method", "region_size_mm"} or None,
      "soft_start": [inside, outside] or None, "steps": S or None,
      "click_network": {"architecture": {...}, "roi_size": [...], "prefix": "net.",
-                       "encoding": {"hint_sigma_mm", "click_radius_mm", "previous"}, ...} or None}
+                       "encoding": {"hint_sigma_mm", "click_radius_mm", "previous"}, ...} or None,
+     "provenance": {...}}                          # data, feedback and base checkpoint (medrl.models.provenance)
 
 so that ``medrl predict --checkpoint X`` needs nothing else. A supervised click network's checkpoint
 (:class:`medrl.training.click_network.ClickNetworkModule`) holds ``"click_network"`` and no ``"policy"``
 (``medrl evaluate`` runs it; ``medrl predict`` runs agents only); an agents' checkpoint the reverse.
-Checkpoints written before ``"click_network"`` or ``"steps"`` existed lack those keys and load unchanged.
+Checkpoints written before ``"click_network"``, ``"steps"`` or ``"provenance"`` existed lack those keys and
+load unchanged.
 
 Readers take :meth:`Checkpoint.load` (or :meth:`Checkpoint.from_dict` of :func:`read_checkpoint`'s dict) and
 read attributes; the Lightning modules write the entry with :func:`inference_bundle`.
@@ -32,6 +34,7 @@ import torch
 
 from medrl import __version__
 from medrl.errors import MedrlInputError
+from medrl.models.provenance import provenance_of
 
 BUNDLE_FORMAT = 1
 DEFAULT_SOFT_START = (0.75, 0.25)
@@ -88,6 +91,7 @@ class Checkpoint:
         soft_start: (inside, outside) probabilities of a binary starting mask.
         steps: S, agent steps per interaction.
         hyper_parameters: the Lightning module's saved settings (fine-tuning rebuilds from them).
+        provenance: where the weights came from (:mod:`medrl.models.provenance`), ``None`` if not recorded.
     """
 
     state_dict: dict
@@ -100,6 +104,7 @@ class Checkpoint:
     soft_start: tuple[float, float] = DEFAULT_SOFT_START
     steps: int = 1
     hyper_parameters: dict = field(default_factory=dict)
+    provenance: dict | None = None
 
     @classmethod
     def from_dict(cls, checkpoint: dict) -> "Checkpoint":
@@ -111,7 +116,7 @@ class Checkpoint:
             click_network=NetworkPart.from_record(entry.get("click_network")), env=dict(entry.get("env") or {}),
             agents={**DEFAULT_AGENTS, **(entry.get("agents") or {})},
             soft_start=tuple(entry.get("soft_start") or DEFAULT_SOFT_START), steps=int(entry.get("steps") or 1),
-            hyper_parameters=dict(checkpoint.get("hyper_parameters") or {}),
+            hyper_parameters=dict(checkpoint.get("hyper_parameters") or {}), provenance=entry.get("provenance"),
         )
 
     @classmethod
@@ -136,7 +141,8 @@ def inference_bundle(module) -> dict:
     """Build the ``"medrl"`` checkpoint entry from a module with ``bundle_parts()`` (SegmenterModule,
     AgentsModule or ClickNetworkModule)."""
     bundle = {"format": BUNDLE_FORMAT, "medrl_version": __version__, "preprocessing": preprocessing_of(module),
-              "segmenter": None, "policy": None, "env": None, "agents": None, "soft_start": None, "click_network": None}
+              "segmenter": None, "policy": None, "env": None, "agents": None, "soft_start": None, "click_network": None,
+              "provenance": provenance_of(module)}
     bundle.update(module.bundle_parts())
     return bundle
 

@@ -39,6 +39,7 @@ from medrl.env.rewards.verdict import signed_verdict_map
 from medrl.env.state import soft_start
 from medrl.errors import MedrlInputError
 from medrl.models.checkpoint import Checkpoint, inference_bundle
+from medrl.models.provenance import base_record
 from medrl.models.segmenter_net import load_frozen_segmenter
 from medrl.training.frozen_segmenter import with_segmenter_masks
 from medrl.training.validation_logs import log_dice_curve, log_surface_metrics, robot_seed_of
@@ -157,6 +158,7 @@ class AgentsModule(pl.LightningModule):
         self.policy = PolicyValueNet(len(self.env_config.deltas), channels=policy_channels, strides=policy_strides,
                                      num_res_units=policy_res_units, reward_map_kernel=reward_map_kernel)
         self.segmenter, self.segmenter_bundle = None, None
+        self.base_provenance = None  # fine-tuning: the checkpoint started from (medrl.models.provenance)
         if segmenter_checkpoint:
             self._load_segmenter(Checkpoint.load(segmenter_checkpoint), segmenter_checkpoint)
         if init_from:
@@ -178,6 +180,7 @@ class AgentsModule(pl.LightningModule):
             raise MedrlInputError(path, f"its policy does not fit this architecture ({str(error).splitlines()[0]})") from None
         if not keep_segmenter and checkpoint.segmenter is not None:
             self._load_segmenter(checkpoint, path)
+        self.base_provenance = base_record(path, checkpoint.provenance)
 
     def _load_segmenter(self, checkpoint: Checkpoint, source: str) -> None:
         self.segmenter, self.segmenter_bundle = load_frozen_segmenter(checkpoint, source)

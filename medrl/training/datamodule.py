@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from pathlib import Path
 from typing import Optional, Union
 
@@ -204,6 +205,8 @@ class MedrlDataModule(pl.LightningDataModule):
         if not cases:
             wanted = "review or verdict" if h.feedback_verdicts else "review"
             raise MedrlInputError(h.feedback, f"the feedback store holds no {wanted} to train on")
+        self.feedback_used = {"reviews": [c["review_uid"] for c in cases if "review_uid" in c],
+                              "verdicts": [c["verdict_uid"] for c in cases if "verdict_uid" in c]}
         return cases
 
     def _split(self, cases: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -294,6 +297,19 @@ class MedrlDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return DataLoader(self._dataset(self.cases["test"], self.eval_transform(), 20_000), batch_size=1,
                           num_workers=self.hparams.num_workers)
+
+    def provenance_record(self) -> dict:
+        """What this run trained on, for the checkpoint's provenance (:mod:`medrl.models.provenance`): the
+        datasets' resolved paths and the feedback store's ids of the reviews and verdicts read."""
+        h = self.hparams
+        datasets = [] if h.dataset is None else [h.dataset] if isinstance(h.dataset, (str, os.PathLike)) else list(h.dataset)
+        feedback = None
+        if h.feedback is not None:
+            used = getattr(self, "feedback_used", {"reviews": [], "verdicts": []})  # filled when setup reads the store
+            feedback = {"store": os.fspath(Path(h.feedback).resolve()), "target": h.feedback_target,
+                        "repeats": int(h.feedback_repeats), **used}
+        return {"datasets": [os.fspath(Path(d).resolve()) if Path(d).exists() else os.fspath(d) for d in datasets],
+                "feedback": feedback}
 
     def preprocessing_record(self) -> dict:
         """Plain-typed settings inference needs to reproduce this preprocessing (saved in checkpoints)."""

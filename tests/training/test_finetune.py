@@ -3,12 +3,14 @@ checkpoint is written beside the old one, which stays as it was."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 import yaml
 
 from medrl.cli import main
-from medrl.feedback.store import file_sha256
+from medrl.feedback.store import FeedbackStore, file_sha256
 from medrl.inference.refiner import Refiner
 from medrl.models.checkpoint import read_checkpoint
 from medrl.training.finetune import run_folder
@@ -167,3 +169,34 @@ def test_finetune_trains_on_verdicts_when_asked(tmp_path, capsys):
     (metrics,) = run_folder(output).rglob("metrics.csv")
     rewards = [float(row["train/reward"]) for row in csv.DictReader(metrics.open()) if row.get("train/reward")]
     assert len(rewards) == 3 and all(r != 0 for r in rewards)  # the verdicts' reward reached the agents
+
+
+def test_a_finetuned_checkpoint_says_which_reviews_and_which_base_made_it(start, tmp_path, capsys):
+    checkpoint, store = start
+    first, second = tmp_path / "day1.ckpt", tmp_path / "day2.ckpt"
+    assert main(["finetune", "--checkpoint", str(checkpoint), "--feedback", str(store), "--output", str(first),
+                 "--steps", "2", *QUIET]) == 0
+    assert main(["finetune", "--checkpoint", str(first), "--feedback", str(store), "--output", str(second),
+                 "--steps", "1", *QUIET]) == 0
+    provenance = read_checkpoint(second)["medrl"]["provenance"]
+    reviews = [r.review_uid for r in FeedbackStore(store).reviews()]
+    assert provenance["optimizer_steps"] == 1
+    assert provenance["data"]["feedback"]["store"] == str(store.resolve())
+    assert provenance["data"]["feedback"]["reviews"] == reviews and provenance["data"]["feedback"]["verdicts"] == []
+    assert provenance["base"]["path"] == str(first.resolve()) and provenance["base"]["sha256"] == file_sha256(first)
+    grandparent = provenance["base"]["provenance"]  # day 1's own record, as day 1's file holds it
+    assert grandparent == read_checkpoint(first)["medrl"]["provenance"] and grandparent["optimizer_steps"] == 2
+    assert grandparent["base"]["sha256"] == file_sha256(checkpoint)
+    capsys.readouterr()
+    assert main(["inspect", str(second)]) == 0
+    shown = capsys.readouterr().out
+    assert f"started from {first.resolve()}" in shown and f"started from {checkpoint.resolve()}" in shown
+    assert shown.count(f"feedback store {store.resolve()}: 2 reviews, 0 verdicts") == 2
+    assert main(["inspect", "--json", str(second)]) == 0
+    assert json.loads(capsys.readouterr().out)["provenance"] == provenance
+
+
+def test_inspect_refuses_a_file_that_is_no_checkpoint(tmp_path, capsys):
+    (tmp_path / "notes.ckpt").write_text("not weights")
+    assert main(["inspect", str(tmp_path / "notes.ckpt")]) == 2
+    assert "not a medrl checkpoint, or corrupt" in capsys.readouterr().err
