@@ -18,7 +18,10 @@ A verdict is a clinician's +1 (accepted) or −1 (rejected) on one refinement of
 the scan (path and SHA-256 of its file), the reviewer, the time (UTC, ISO 8601), the clicks in RAS
 world millimetres, and the paths of the masks. Rows are only ever added: SQLite triggers refuse UPDATE
 and DELETE. Mask files are written (atomically) before their row is committed, so a crash leaves at
-most unreferenced files, never a row that points at nothing.
+most unreferenced files, never a row that points at nothing. Accepting a session is one transaction (its
+review and the verdict +1 on its last refinement together) and is recorded once: a session accepted again
+(resumed from its autosave after a crash between the record and the autosave's removal) gets back the
+review already recorded, and a recorded session's autosave no longer counts as open work.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ MASK_KINDS = ("accepted", "before", "after", "corrections")
 VERDICT_MASK_KINDS = ("before", "direction", "corrections")
 VERDICTS = (-1, 1)
 """A verdict: −1 the clinician rejected the refinement, +1 accepted it."""
+ACCEPTED_VERDICT = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS reviews (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -105,6 +109,8 @@ class ReviewRecord:
     corrections_path: str | None
     structure: dict | None = None
     """The structure of a multi-label map the review was about (``{"value": 5, "name": "liver"}``), or ``None``."""
+    session_id: str | None = None
+    """The review session accepted (``None`` for reviews recorded without one, or by an earlier medrl)."""
 
 
 @dataclass(frozen=True)
@@ -145,8 +151,9 @@ def file_sha256(path: str | os.PathLike) -> str:
 def _add_missing_columns(connection: sqlite3.Connection) -> None:
     """Bring a store written by an earlier medrl up to this schema (new columns are nullable)."""
     columns = {row[1] for row in connection.execute("PRAGMA table_info(reviews)")}
-    if "structure_json" not in columns:
-        connection.execute("ALTER TABLE reviews ADD COLUMN structure_json TEXT")
+    for column in ("structure_json", "session_id"):
+        if column not in columns:
+            connection.execute(f"ALTER TABLE reviews ADD COLUMN {column} TEXT")
 
 
 class FeedbackStore:
@@ -172,7 +179,8 @@ class FeedbackStore:
 
     # ------------------------------------------------------------------------------ writing
     def add_review(self, scan_path: str | os.PathLike, reviewer: str, masks: dict, affine: np.ndarray,
-                   clicks_ras: list, checkpoint: str | None = None, structure: dict | None = None) -> ReviewRecord:
+                   clicks_ras: list, checkpoint: str | None = None, structure: dict | None = None,
+                   session_id: str | None = None, accepted_refinement: dict | None = None) -> ReviewRecord:
         """Record one accepted review.
 
         Args:
@@ -185,19 +193,41 @@ class FeedbackStore:
             checkpoint: the checkpoint whose agents refined the mask, if any.
             structure: the structure of a multi-label map reviewed (``{"value": int, "name": str}``), if any;
                 the masks are then that structure's binary masks.
+            session_id: the review session accepted. A session is recorded once: if it already is, nothing
+                is written and its recorded review is returned.
+            accepted_refinement: the masks of the verdict +1 on the session's last refinement (as
+                :meth:`add_verdict` takes them), recorded in the same transaction as the review.
         """
         if masks.get("accepted") is None:
             raise MedrlInputError("accepted", "a review needs its accepted mask")
+        recorded = self.review_of_session(session_id)
+        if recorded is not None:
+            return recorded
+        if accepted_refinement is not None:
+            _check_verdict(ACCEPTED_VERDICT, accepted_refinement)
         uid = uuid.uuid4().hex
         paths = _write_masks(self.folder / "reviews" / uid, masks, MASK_KINDS, affine)
-        row = (uid, *_provenance(scan_path, reviewer, clicks_ras), checkpoint, *paths,
-               None if structure is None else json.dumps(structure))
-        with self._connect() as connection:
+        provenance = _provenance(scan_path, reviewer, clicks_ras)
+        row = (uid, *provenance, checkpoint, *paths, None if structure is None else json.dumps(structure), session_id)
+        verdict_row = None
+        if accepted_refinement is not None:
+            verdict_uid = uuid.uuid4().hex
+            verdict_paths = _write_masks(self.folder / "verdicts" / verdict_uid, accepted_refinement, VERDICT_MASK_KINDS, affine)
+            verdict_row = (verdict_uid, *provenance, checkpoint, ACCEPTED_VERDICT, session_id, *verdict_paths)
+        with self._connect() as connection:  # one transaction: the review and its verdict, or neither
+            if verdict_row is not None:
+                _insert_verdict(connection, verdict_row)
             connection.execute(
                 "INSERT INTO reviews (review_uid, scan_path, scan_sha256, reviewer, created_utc, clicks_ras_json, "
-                "checkpoint, accepted_path, before_path, after_path, corrections_path, structure_json) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", row)
+                "checkpoint, accepted_path, before_path, after_path, corrections_path, structure_json, session_id) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
         return next(r for r in self.reviews() if r.review_uid == uid)
+
+    def review_of_session(self, session_id: str | None) -> ReviewRecord | None:
+        """The review recorded for ``session_id``, or ``None`` (also for ``None``)."""
+        if session_id is None:
+            return None
+        return next((r for r in self.reviews() if r.session_id == session_id), None)
 
     def add_verdict(self, scan_path: str | os.PathLike, reviewer: str, verdict: int, masks: dict, affine: np.ndarray,
                     clicks_ras: list, checkpoint: str | None = None, session_id: str | None = None) -> VerdictRecord:
@@ -223,15 +253,16 @@ class FeedbackStore:
         paths = _write_masks(self.folder / "verdicts" / uid, masks, VERDICT_MASK_KINDS, affine)
         row = (uid, *_provenance(scan_path, reviewer, clicks_ras), checkpoint, int(verdict), session_id, *paths)
         with self._connect() as connection:
-            connection.execute(f"INSERT INTO verdicts ({', '.join(VERDICT_COLUMNS[1:])}) VALUES ({', '.join('?' * len(row))})", row)
+            _insert_verdict(connection, row)
         return next(r for r in self.verdicts() if r.verdict_uid == uid)
 
     # ------------------------------------------------------------------------------ reading
     def reviews(self) -> list[ReviewRecord]:
         """Every accepted review, oldest first."""
         rows = self._select("SELECT id, review_uid, scan_path, scan_sha256, reviewer, created_utc, clicks_ras_json, checkpoint, "
-                            "accepted_path, before_path, after_path, corrections_path, structure_json FROM reviews ORDER BY id")
-        return [ReviewRecord(*row[:6], json.loads(row[6]), *row[7:12], json.loads(row[12]) if row[12] else None)
+                            "accepted_path, before_path, after_path, corrections_path, structure_json, session_id "
+                            "FROM reviews ORDER BY id")
+        return [ReviewRecord(*row[:6], json.loads(row[6]), *row[7:12], json.loads(row[12]) if row[12] else None, row[13])
                 for row in rows]
 
     def verdicts(self) -> list[VerdictRecord]:
@@ -259,18 +290,25 @@ class FeedbackStore:
         return path
 
     def recover(self, session: str) -> dict | None:
-        """The last autosaved state of ``session``, or ``None``."""
+        """The last autosaved state of ``session``, or ``None`` (none saved, or the session is already recorded)."""
         path = self.autosave_path(session)
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        if not path.is_file() or self.review_of_session(session) is not None:
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
 
     def open_sessions(self) -> list[str]:
         """Sessions with autosaved, not yet accepted work."""
         folder = self.folder / "autosave"
-        return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+        recorded = {r.session_id for r in self.reviews()}
+        return sorted(p.stem for p in folder.glob("*.json") if p.stem not in recorded) if folder.is_dir() else []
 
     def close_session(self, session: str) -> None:
         """Forget a session's autosave once its review is recorded."""
         self.autosave_path(session).unlink(missing_ok=True)
+
+
+def _insert_verdict(connection: sqlite3.Connection, row: tuple) -> None:
+    connection.execute(f"INSERT INTO verdicts ({', '.join(VERDICT_COLUMNS[1:])}) VALUES ({', '.join('?' * len(row))})", row)
 
 
 def _provenance(scan_path, reviewer: str, clicks_ras: list) -> tuple:

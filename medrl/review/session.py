@@ -117,8 +117,16 @@ class ReviewSession:
     @classmethod
     def resume(cls, refiner: Refiner, store: FeedbackStore, session_id: str) -> "ReviewSession":
         """Reopen an autosaved session (e.g. after a kernel crash) and replay its clicks and strokes
-        (the agents' refinements are not replayed: call :meth:`refine` again)."""
+        (the agents' refinements are not replayed: call :meth:`refine` again).
+
+        Raises:
+            MedrlInputError: no autosave of that session, or the session is already recorded as a review.
+        """
         state = store.recover(session_id)
+        if state is None:
+            recorded = store.review_of_session(session_id)
+            why = f"it was accepted as review {recorded.id}" if recorded else "no autosave of it in this store"
+            raise MedrlInputError(f"session {session_id}", f"nothing to resume: {why}")
         session = cls(refiner, state["scan"], state["mask"], store, state["reviewer"], session_id,
                       label=state.get("label"), label_names=state.get("label_names"), original=state.get("original"))
         for action in state["actions"]:
@@ -280,10 +288,13 @@ class ReviewSession:
             self.saved_to = write_mask(arrays["accepted"], affine, save_to, overwrite=overwrite, inputs=inputs)
         elif save_to is not None:
             self.saved_to = write_label_map(self.accepted_map(), save_to, overwrite=overwrite, inputs=inputs)
-        if self.refinement is not None:
-            self._record_verdict(ACCEPTED)
+        refinement = self._verdict_masks() if self.refinement is not None else None
+        refinement = None if refinement is None else refinement[0]
         self.record = self.store.add_review(self.scan, self.reviewer, arrays, affine, self.clicks_ras(),
-                                            checkpoint=self.refiner.source, structure=self.structure)
+                                            checkpoint=self.refiner.source, structure=self.structure,
+                                            session_id=self.session_id, accepted_refinement=refinement)
+        if refinement is not None:
+            self.verdicts += [v for v in self.store.verdicts() if v.session_id == self.session_id and v.verdict == ACCEPTED][-1:]
         self.store.close_session(self.session_id)
         return self.record
 
@@ -333,15 +344,23 @@ class ReviewSession:
         affine = np.asarray(next(iter(on_scan.values())).affine)
         return {kind: mask[0].numpy().round().astype(np.uint8) for kind, mask in on_scan.items()}, affine
 
-    def _record_verdict(self, verdict: int) -> VerdictRecord | None:
-        """Record ``verdict`` on :attr:`refinement` with the clinician's marks now; ``None`` (nothing
-        recorded) when the refinement changed no voxel's mask."""
+    def _verdict_masks(self) -> tuple[dict, np.ndarray] | None:
+        """The masks of a verdict on :attr:`refinement` with the clinician's marks now, on the scan's grid
+        (see :meth:`FeedbackStore.add_verdict`), and that grid's affine; ``None`` when the refinement changed
+        no voxel's mask."""
         if not bool(self.refinement.direction.any()):
             return None
         masks = {"before": self.refinement.before, "direction": self.refinement.direction,
                  "corrections": self.corrections()[None, None]}
-        arrays, affine = self._on_scan_grid(masks)
-        record = self.store.add_verdict(self.scan, self.reviewer, verdict, arrays, affine, self.clicks_ras(),
+        return self._on_scan_grid(masks)
+
+    def _record_verdict(self, verdict: int) -> VerdictRecord | None:
+        """Record ``verdict`` on :attr:`refinement`; ``None`` (nothing recorded) when it changed no voxel's mask."""
+        verdict_masks = self._verdict_masks()
+        if verdict_masks is None:
+            return None
+        masks, affine = verdict_masks
+        record = self.store.add_verdict(self.scan, self.reviewer, verdict, masks, affine, self.clicks_ras(),
                                         checkpoint=self.refiner.source, session_id=self.session_id)
         self.verdicts.append(record)
         return record

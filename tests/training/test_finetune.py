@@ -3,18 +3,26 @@ checkpoint is written beside the old one, which stays as it was."""
 
 from __future__ import annotations
 
+import csv
 import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
 import yaml
 
 from medrl.cli import main
-from medrl.feedback.store import FeedbackStore, file_sha256
+from medrl.feedback.store import SCHEMA, FeedbackStore, file_sha256
 from medrl.inference.refiner import Refiner
 from medrl.models.checkpoint import read_checkpoint
 from medrl.training.finetune import run_folder
 from tests.inference.checkpoints import untrained_checkpoint
+from tests.training.cli_run import checkpoint_step, environment
 from tests.training.review_store import review_store
 
 QUIET = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
@@ -200,3 +208,52 @@ def test_inspect_refuses_a_file_that_is_no_checkpoint(tmp_path, capsys):
     (tmp_path / "notes.ckpt").write_text("not weights")
     assert main(["inspect", str(tmp_path / "notes.ckpt")]) == 2
     assert "not a medrl checkpoint, or corrupt" in capsys.readouterr().err
+
+
+def test_a_finetuning_run_killed_with_sigkill_resumes_and_trains_each_step_once(start, tmp_path):
+    checkpoint, store = start
+    output = tmp_path / "tuned.ckpt"
+    every_2_steps = "--trainer.callbacks.init_args.every_n_train_steps=2"
+    common = ["finetune", "--checkpoint", str(checkpoint), "--feedback", str(store), "--output", str(output), every_2_steps,
+              "--trainer.log_every_n_steps=1", *QUIET]
+    process = subprocess.Popen([sys.executable, "-m", "medrl.cli", *common, "--steps", "1000"], cwd=tmp_path, env=environment(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    last = run_folder(output) / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            if last.is_file() and checkpoint_step(last) >= 4:
+                break
+            time.sleep(0.2)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    killed_at = checkpoint_step(last)
+    assert killed_at >= 4 and not output.exists(), "the run never wrote a checkpoint, or finished"
+    assert main([*common, "--steps", str(killed_at + 3), "--resume"]) == 0
+    assert read_checkpoint(output)["global_step"] == killed_at + 3
+    logs = sorted(run_folder(output).rglob("metrics.csv"))
+    resumed = [int(row["step"]) for row in csv.DictReader(logs[-1].open()) if row.get("train/reward")]
+    assert resumed == [killed_at, killed_at + 1, killed_at + 2]  # from the last checkpoint on, each step once
+
+
+def test_a_store_written_by_the_previous_medrl_still_opens_and_trains(start, tmp_path):
+    checkpoint, store = start
+    database = store / "feedback.sqlite"
+    current = sqlite3.connect(database)
+    columns = ("review_uid, scan_path, scan_sha256, reviewer, created_utc, clicks_ras_json, checkpoint, accepted_path, "
+               "before_path, after_path, corrections_path")
+    rows = current.execute(f"SELECT {columns} FROM reviews ORDER BY id").fetchall()
+    current.close()
+    database.unlink()
+    old = sqlite3.connect(database)
+    old.executescript(SCHEMA)  # the tables as the previous medrl wrote them: no structure, no session column
+    old.executemany(f"INSERT INTO reviews ({columns}) VALUES ({', '.join('?' * 11)})", rows)
+    old.commit()
+    old.close()
+    reviews = FeedbackStore(store).reviews()  # opening it adds the new columns, empty
+    assert len(reviews) == 2 and all(r.session_id is None and r.structure is None for r in reviews)
+    output = tmp_path / "tuned.ckpt"
+    assert main(["finetune", "--checkpoint", str(checkpoint), "--feedback", str(store), "--output", str(output),
+                 "--steps", "2", *QUIET]) == 0
+    assert read_checkpoint(output)["medrl"]["provenance"]["data"]["feedback"]["reviews"] == [r.review_uid for r in reviews]
