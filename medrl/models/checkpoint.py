@@ -92,6 +92,7 @@ class Checkpoint:
         steps: S, agent steps per interaction.
         hyper_parameters: the Lightning module's saved settings (fine-tuning rebuilds from them).
         provenance: where the weights came from (:mod:`medrl.models.provenance`), ``None`` if not recorded.
+        data_settings: the training DataModule's saved settings (tasks, perturbations ...; ``{}`` if not saved).
     """
 
     state_dict: dict
@@ -105,6 +106,7 @@ class Checkpoint:
     steps: int = 1
     hyper_parameters: dict = field(default_factory=dict)
     provenance: dict | None = None
+    data_settings: dict = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, checkpoint: dict) -> "Checkpoint":
@@ -117,6 +119,7 @@ class Checkpoint:
             agents={**DEFAULT_AGENTS, **(entry.get("agents") or {})},
             soft_start=tuple(entry.get("soft_start") or DEFAULT_SOFT_START), steps=int(entry.get("steps") or 1),
             hyper_parameters=dict(checkpoint.get("hyper_parameters") or {}), provenance=entry.get("provenance"),
+            data_settings=dict(checkpoint.get("datamodule_hyper_parameters") or {}),
         )
 
     @classmethod

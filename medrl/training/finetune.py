@@ -5,7 +5,9 @@ The run is an ordinary LightningCLI ``fit`` of :class:`~medrl.training.agents.Ag
 configuration is layered, later layers winning:
 
 1. the checkpoint's own settings (architecture, action set, hints, soft start, preprocessing), so
-   the fine-tuned agents see scans exactly as before and the weights fit;
+   the fine-tuned agents see scans exactly as before and the weights fit, and the tasks it trained on
+   (:data:`TASK_SETTINGS`: e.g. the any-structure recipe's one task per label), so a labelled dataset
+   mixed in teaches what it taught before;
 2. fine-tuning defaults (:data:`FINETUNE_DEFAULTS`: a small learning rate, no warm start, a short run;
    the anchor to the starting policy on when the reviews are the only data, :data:`ANCHOR_WITHOUT_DATASET`);
 3. the user's ``--config`` files and dotted overrides (``--trainer.max_steps=500``).
@@ -53,6 +55,8 @@ from wherever no target is known. With a labelled dataset mixed in, its labels d
 the anchor roughly halved the gain on the corrected error there), so the default is 0."""
 
 PREPROCESSING_TO_DATA = ("spacing", "intensity", "ct_window", "mr_percentiles", "crop_foreground", "foreground_labels")
+TASK_SETTINGS = ("tasks", "min_task_voxels", "union_task", "balance_datasets", "perturbation_dice", "visits_per_epoch")
+"""DataModule settings carried from the checkpoint's training run (checkpoints that saved them)."""
 
 
 def _plain(value):
@@ -98,6 +102,7 @@ def base_config(checkpoint: str | os.PathLike, feedback: str | os.PathLike | Non
     model.update(segmenter_checkpoint=None, init_from=os.fspath(Path(checkpoint).resolve()))
     preprocessing = saved.preprocessing or {}
     data = {key: preprocessing[key] for key in PREPROCESSING_TO_DATA if key in preprocessing}
+    data.update({key: saved.data_settings[key] for key in TASK_SETTINGS if key in saved.data_settings})
     data.update(dataset=dataset, feedback=None if feedback is None else os.fspath(Path(feedback).resolve()),
                 patch_size=list(settings.get("roi_size", (32,) * 3)))
     config = {

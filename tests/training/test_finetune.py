@@ -20,7 +20,7 @@ from medrl.cli import main
 from medrl.feedback.store import SCHEMA, FeedbackStore, file_sha256
 from medrl.inference.refiner import Refiner
 from medrl.models.checkpoint import read_checkpoint
-from medrl.training.finetune import run_folder
+from medrl.training.finetune import base_config, run_folder
 from tests.inference.checkpoints import untrained_checkpoint
 from tests.training.cli_run import checkpoint_step, environment
 from tests.training.review_store import review_store
@@ -257,3 +257,16 @@ def test_a_store_written_by_the_previous_medrl_still_opens_and_trains(start, tmp
     assert main(["finetune", "--checkpoint", str(checkpoint), "--feedback", str(store), "--output", str(output),
                  "--steps", "2", *QUIET]) == 0
     assert read_checkpoint(output)["medrl"]["provenance"]["data"]["feedback"]["reviews"] == [r.review_uid for r in reviews]
+
+
+def test_finetuning_keeps_the_tasks_the_agents_were_trained_on(start, tmp_path):
+    checkpoint, store = start
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    saved["datamodule_hyper_parameters"] = {"tasks": "labels", "min_task_voxels": 50, "union_task": True,
+                                            "perturbation_dice": (0.5, 0.95), "batch_size": 9}
+    recipe = tmp_path / "recipe.ckpt"
+    torch.save(saved, recipe)
+    data = base_config(recipe, store, "brains.json", tmp_path / "run")["data"]
+    assert data["tasks"] == "labels" and data["min_task_voxels"] == 50 and data["perturbation_dice"] == [0.5, 0.95]
+    assert data["batch_size"] == 4  # not a task setting: fine-tuning's own default
+    assert "tasks" not in base_config(checkpoint, store, None, tmp_path / "run2")["data"]  # none saved: the DataModule's default
