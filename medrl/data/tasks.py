@@ -72,16 +72,24 @@ def task_boxes(label: np.ndarray, tasks: Sequence[Task]) -> list[list[int]]:
 class ListTasksd(MapTransform):
     """Record a case's tasks (:func:`list_tasks` of its ``label`` map) in ``data["tasks"]`` and their
     bounding boxes (:func:`task_boxes`) in ``data["task_boxes"]``, as lists of lists (cacheable); the label
-    map is kept as it is."""
+    map is kept as it is.
+
+    A case without a label (a clinician's review that teaches through its corrections alone) gets no task; a
+    review of one structure of a multi-label map (``data["review_structure"]``, its label value) gets that
+    structure as its only task."""
 
     def __init__(self, label_key: str = "label", min_voxels: int = 200, union: bool = True):
-        super().__init__([label_key])
+        super().__init__([label_key], allow_missing_keys=True)
         self.label_key, self.min_voxels, self.union = label_key, int(min_voxels), bool(union)
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
         result = dict(data)
-        label = result[self.label_key]
-        tasks = list_tasks(label, self.min_voxels, self.union)
+        label = result.get(self.label_key)
+        if label is None:
+            result["tasks"], result["task_boxes"] = [], []
+            return result
+        reviewed = result.get("review_structure")
+        tasks = [(int(reviewed),)] if reviewed is not None else list_tasks(label, self.min_voxels, self.union)
         result["tasks"] = [list(t) for t in tasks]
         result["task_boxes"] = task_boxes(np.asarray(label[0]), tasks)
         return result
@@ -136,6 +144,8 @@ class SampleTaskd(Randomizable, MapTransform):
         result = dict(data)
         self.randomize()
         tasks = [tuple(int(v) for v in task) for task in result.get("tasks") or []]
+        if result.get(self.label_key) is None:  # no label, no task: the case is used as it is
+            return result
         rng = np.random.default_rng(int(result["task_seed"]) if "task_seed" in result else self._seed)
         choice = int(rng.integers(len(tasks))) if tasks else None
         task = tasks[choice] if tasks else ()

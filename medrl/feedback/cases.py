@@ -53,9 +53,10 @@ def review_case(record: ReviewRecord, target: str = "corrections", labels: dict[
         labels: resolved scan path -> label path of the training dataset's labelled cases.
 
     Returns:
-        ``{"image", "initial", "corrections", "label", "has_label", "from_review", "review_uid"}``:
-        paths as strings (``label`` may be ``None``), ``has_label`` True where the label is known
-        everywhere, ``from_review`` True. ``None`` for a review without a ``before`` mask (no start
+        ``{"image", "initial", "corrections", "label", "has_label", "from_review", "review_uid",
+        "review_structure"}``: paths as strings (``label`` may be ``None``), ``has_label`` True where the label
+        is known everywhere, ``from_review`` True, ``review_structure`` the label value of the structure a
+        review of a multi-label map was about when ``label`` is the dataset's map (else ``None``). ``None`` for a review without a ``before`` mask (no start
         to replay) or, under ``"corrections"``, without corrections and without a dataset label.
     """
     if target not in FEEDBACK_TARGETS:
@@ -66,7 +67,9 @@ def review_case(record: ReviewRecord, target: str = "corrections", labels: dict[
     if label is None and record.corrections_path is None:
         return None
     return {"image": record.scan_path, "initial": record.before_path, "corrections": record.corrections_path,
-            "label": label, "has_label": label is not None, "from_review": True, "review_uid": record.review_uid}
+            "label": label, "has_label": label is not None, "from_review": True, "review_uid": record.review_uid,
+            "review_structure": None if record.structure is None or label is None or target == "accepted"
+            else int(record.structure["value"])}
 
 
 def check_store(store: str | os.PathLike) -> Path:

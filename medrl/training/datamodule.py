@@ -34,9 +34,10 @@ from typing import Optional, Union
 
 import numpy as np
 import pytorch_lightning as pl
+import torch
 from monai.data import CacheDataset, DataLoader, Dataset
 from monai.transforms import Compose, EnsureTyped, RandCropByPosNegLabeld, SelectItemsd, SpatialPadd
-from torch.utils.data import Subset
+from torch.utils.data import RandomSampler, Subset
 
 from medrl.data.datasets import load_datasets
 from medrl.data.label_transforms import ClassIndicesd, CropFocusd, PerturbLabeld, SelectForegroundd, TrainingTargetsd
@@ -107,9 +108,10 @@ class MedrlDataModule(pl.LightningDataModule):
         label_classes: for a multi-class segmenter: the label values of each class (``[[47], [48]]``); labels
             become class indices 0..K (:func:`medrl.data.label_transforms.class_indices`) and no starting
             masks are drawn. ``None``: binary foreground.
-        visits_per_epoch: training case visits per epoch (the case list cycled, in shuffled order, to this
-            length); ``None``: each case once (or as balanced). Long epochs save the loaders' restarts when
-            a dataset has few cases.
+        visits_per_epoch: training case visits per epoch, taken each epoch from fresh shuffles of the
+            (balanced) case list, so that every case is visited, equally often on average, also when an
+            epoch is shorter than the list; ``None``: each case once (or as balanced) per
+            epoch. Long epochs save the loaders' restarts when a dataset has few cases.
     """
 
     def __init__(
@@ -200,6 +202,9 @@ class MedrlDataModule(pl.LightningDataModule):
         h = self.hparams
         labels = {case["image"]: case["label"] for case in training if case.get("label")}
         cases = review_cases(h.feedback, h.feedback_target, labels, h.feedback_check_hash)
+        if h.tasks == "labels":  # a dataset's multi-label map says nothing of a binary review's structure
+            cases = [c if c.get("review_structure") is not None or c["label"] is None or h.feedback_target == "accepted"
+                     else {**c, "label": None, "has_label": False} for c in cases]
         if h.feedback_verdicts:
             cases += verdict_cases(h.feedback, h.feedback_check_hash)
         if not cases:
@@ -283,12 +288,14 @@ class MedrlDataModule(pl.LightningDataModule):
         dataset = self._dataset(self.cases["training"], self.train_transform(), seed_offset=0, training=True)
         positions = [case.get("dataset", 0) for case in self.cases["training"]]
         indices = balanced_indices(positions) if self.hparams.balance_datasets else list(range(len(positions)))
-        if self.hparams.visits_per_epoch:
-            indices = [indices[i % len(indices)] for i in range(int(self.hparams.visits_per_epoch))]
         if indices != list(range(len(positions))):
             dataset = Subset(dataset, indices)
-        return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=True, num_workers=self.hparams.num_workers,
-                          drop_last=False, persistent_workers=self.hparams.num_workers > 0)
+        sampler = None
+        if self.hparams.visits_per_epoch:  # fresh shuffles of the whole list each epoch, cut or cycled to length
+            generator = torch.Generator().manual_seed(int(self.hparams.seed))
+            sampler = RandomSampler(dataset, num_samples=int(self.hparams.visits_per_epoch), generator=generator)
+        return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=sampler is None, sampler=sampler,
+                          num_workers=self.hparams.num_workers, drop_last=False, persistent_workers=self.hparams.num_workers > 0)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self._dataset(self.cases["validation"], self.eval_transform(), 10_000), batch_size=1,

@@ -74,3 +74,14 @@ def test_a_seeded_case_always_gets_the_same_task():
     sampler = SampleTaskd(["image", "label"], margin=(2, 2, 2))
     tasks = {tuple(sampler({**case(), "task_seed": 5})["task"]) for _ in range(5)}
     assert len(tasks) == 1
+
+
+def test_a_review_of_one_structure_has_that_task_only_and_a_case_without_label_none():
+    label = torch.zeros(1, 12, 12, 12, dtype=torch.uint8)
+    label[0, 1:5, 1:5, 1:5], label[0, 6:11, 6:11, 6:11] = 2, 5
+    reviewed = ListTasksd(min_voxels=1)({"label": label, "review_structure": 5})
+    assert reviewed["tasks"] == [[5]] and reviewed["task_boxes"] == [[6, 6, 6, 11, 11, 11]]
+    unlabelled = ListTasksd(min_voxels=1)({"image": label.float(), "label": None})
+    assert unlabelled["tasks"] == [] and unlabelled["label"] is None
+    sampled = SampleTaskd(["image"], margin=[2, 2, 2])(unlabelled)
+    assert sampled["image"].shape == (1, 12, 12, 12)  # nothing to crop around: the case is used as it is

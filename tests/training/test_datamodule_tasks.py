@@ -70,7 +70,15 @@ def test_datasets_of_several_modalities_train_together_balanced(tmp_path):
                            balance_datasets=True, visits_per_epoch=12)
     data.setup("fit")
     assert [c["dataset"] for c in data.cases["training"]] == [0, 0, 0, 0, 1]
-    assert len(data.train_dataloader().dataset) == 12
+    loader = data.train_dataloader()
+    assert len(loader.dataset) == 8 and len(loader.sampler) == 12  # the balanced list, 12 visits per epoch
+    assert balanced_indices([0, 0, 0, 0, 1]) == [0, 1, 2, 3, 4, 4, 4, 4]
+    short = MedrlDataModule(dataset=[str(mr), str(ct)], tasks="labels", min_task_voxels=50, intensity="auto",
+                            patch_size=(8, 8, 8), validation_fraction=0.0, balance_datasets=True, visits_per_epoch=3)
+    short.setup("fit")
+    sampler = short.train_dataloader().sampler
+    epochs = [list(sampler) for _ in range(12)]
+    assert all(len(e) == 3 for e in epochs) and set().union(*epochs) == set(range(8))  # the list's tail is visited too
     presets = {data.case_transform(training=True)(dict(case)).get("intensity_preset") for case in data.cases["training"]}
     assert presets == {"mr", "ct"}
     assert balanced_indices([0, 0, 0, 0, 1]) == [0, 1, 2, 3, 4, 4, 4, 4]

@@ -208,3 +208,23 @@ def test_the_agents_environment_gets_the_signed_verdict_map(tmp_path):
     assert torch.equal(env.verdict_target, signed) and torch.equal(env.known, direction > 0)  # no label, no marks
     assert verdict_map_of({**batch, "verdict": torch.zeros(len(verdict))}) is None
     assert module.make_env({k: v for k, v in batch.items() if k != "verdict"}, batch["initial"].as_tensor()).verdict_target is None
+
+
+def test_reviews_join_structure_agnostic_training(tmp_path):
+    """With one task per label (the any-structure recipe), a binary review trains from its corrections alone and
+    the dataset's cases keep drawing their structures."""
+    from tests.training.test_datamodule_tasks import write_multilabel_dataset
+
+    store, _ = review_store(tmp_path)
+    dataset = write_multilabel_dataset(tmp_path / "brains", n_cases=2)
+    data = MedrlDataModule(dataset=str(dataset), feedback=str(store), tasks="labels", min_task_voxels=50, intensity="auto",
+                           patch_size=(8, 8, 8), batch_size=1, validation_fraction=0.0)
+    data.setup("fit")
+    reviews = [c for c in data.cases["training"] if c.get("from_review")]
+    assert len(reviews) == 2 and all(c["label"] is None for c in reviews)
+    seen = {"review": 0, "dataset": 0}
+    for batch in data.train_dataloader():
+        kind = "review" if bool(batch["from_review"].all()) else "dataset"
+        seen[kind] += 1
+        assert bool(batch["has_label"].all()) == (kind == "dataset")
+    assert seen == {"review": 2, "dataset": 2}
