@@ -1,0 +1,230 @@
+"""Clinicians' corrections on real patients teach the agents: a systematic error, corrected on reviewed
+patients, shrinks on patients nobody reviewed.
+
+The setting (see ``feedback_real_plan.py``): brain T1 MR of 25 different subjects. The base agents are the
+any-structure recipe (``medrl fit --config configs/agents_any_structure.yaml``) trained on 10 subjects, every
+structure. On every new patient the starting mask of each hippocampus misses its tail: the posterior ``--cut``
+share of its A-P extent. Per seed, the 15 new patients are shuffled into ``--reviewed`` reviewed ones and the
+rest held out. On each reviewed patient a scripted clinician opens a ``ReviewSession`` on each hippocampus's
+cut mask, paints the largest errors with a brush (``medrl.review.scripted_review``), refines, paints again and
+accepts: the reviews go to a feedback store; their labels are never trained on. Then, the same steps each:
+
+- ``control``: ``medrl finetune`` on the base's training dataset alone (so longer training is not credited to
+  the feedback);
+- ``feedback``: ``medrl finetune --feedback STORE --data DATASET``: the reviews mixed with that dataset.
+
+The held-out patients' hippocampi are evaluated for ``base``, ``control`` and ``feedback``, from two starts:
+``cut`` (the systematic error) and ``perturbed`` (the manual label perturbed to Dice 0.6-0.8, no systematic
+error: what the feedback must not spoil). Per start: Dice of the start, after one agents' pass without any
+click (``pass``: the checkpoint's do-no-harm zone, which keeps the mask unchanged without a click; ``free
+pass``: the same agents with the zone lifted), and after 1, 3, 5 robot-clinician clicks; for ``cut`` also the
+share of the missing tail in the mask. The share of the systematic error closed is (Dice − base Dice) /
+(1 − base Dice), per seed.
+
+    python benchmarks/bench_feedback_real.py --work feedback_real [--seeds 0 1 2]
+
+Everything is cached in the work folder (base agents, masks, stores, fine-tuned checkpoints, per-seed
+results); a killed run resumes where it stopped. About 20 minutes per seed on 2 cores after the base's 30.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from feedback_real_plan import shuffle_new_patients, split_subjects, structure_cases, write_base_dataset
+from real_patients_runs import AGENTS_CONFIG, QUICK, REPOSITORY, train
+
+from medrl.data.atomic import write_text_atomically
+from medrl.data.mask_metrics import dice_score
+from medrl.data.perturbation import PerturbationConfig, perturb_mask
+from medrl.evaluation.cases import cropped_to_structure, prepare_case
+from medrl.feedback.store import FeedbackStore
+from medrl.inference.refiner import Refiner
+from medrl.review.scripted_review import scripted_review
+from medrl.training.finetune import run_finetune
+
+CLICKS = (1, 3, 5)
+KEYS = ("start", "pass", "free pass", *(f"@{k}" for k in CLICKS))
+QUIET = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+
+
+# ---------------------------------------------------------------------------- the evaluation
+def play(refiners: dict, data: dict, start: np.ndarray, tail: np.ndarray, seed: int) -> dict:
+    """Dice and tail recall of ``start``, after a pass without clicks (with and without the do-no-harm zone) and
+    after robot clicks. ``refiners``: ``{"zone": Refiner, "free": the same agents with the zone lifted}``."""
+    truth = data["label"][0].numpy() > 0
+    scores = {"dice": {}, "tail": {}}
+
+    def record(key, mask):
+        scores["dice"][key] = dice_score(mask, truth)
+        scores["tail"][key] = float(mask[tail].mean()) if tail.any() else float("nan")
+
+    record("start", start)
+    for key, refiner in (("pass", refiners["zone"]), ("free pass", refiners["free"])):
+        record(key, refiner.refine(data, torch.from_numpy(start))[0, 0].numpy() >= 0.5)
+    refiner = refiners["zone"]
+    env = refiner.new_env(data, torch.from_numpy(start), with_label=True, seed=seed)
+    for k in range(1, max(CLICKS) + 1):
+        env.add_clicks()
+        refiner.act(env)
+        if k in CLICKS:
+            record(f"@{k}", env.mask()[0, 0].cpu().numpy())
+    return scores
+
+
+def evaluate(checkpoint: Path, cases, seed: int, margin_mm: float) -> dict:
+    """Per start (``cut``, ``perturbed``): one score dict per held-out structure, each played in the box of its
+    truth grown by ``margin_mm`` (as ``medrl evaluate --crop-margin`` does)."""
+    zone = Refiner.from_checkpoint(checkpoint)
+    free = Refiner.from_checkpoint(checkpoint)
+    free.env_config = dataclasses.replace(free.env_config, act_within_mm=0.0)
+    results = {"cut": [], "perturbed": []}
+    for index, case in enumerate(cases):
+        entry = {"image": case.image, "label": case.truth, "initial": case.start}
+        prepared = prepare_case(zone, entry, f"{case.patient} {case.structure}", read_initial=True)
+        prepared, cut = cropped_to_structure(prepared, prepared.data["initial"][0] >= 0.5, margin_mm)
+        data, truth, cut = prepared.data, prepared.label > 0, cut.numpy()
+        perturbed, _ = perturb_mask(truth.astype(np.uint8), prepared.spacing, seed * 100 + index,
+                                    PerturbationConfig(target_dice=(0.6, 0.8)))
+        refiners = {"zone": zone, "free": free}
+        results["cut"].append(play(refiners, data, cut, truth & ~cut, seed * 100 + index))
+        results["perturbed"].append(play(refiners, data, perturbed > 0, np.zeros_like(truth), seed * 100 + index))
+    return results
+
+
+def mean_scores(rows: list[dict], measure: str) -> dict:
+    return {key: float(np.nanmean([row[measure][key] for row in rows])) for key in KEYS}
+
+
+# ------------------------------------------------------------------------------------ the run
+def run_seed(args, seed: int, base: Path, dataset: Path, new_patients: list[dict], clock: float) -> dict:
+    """One seed: reviews on its reviewed patients, the two fine-tunings, the evaluation on its held-out ones."""
+    work = Path(args.work) / f"seed{seed}"
+    result_path = work / "result.json"
+    if result_path.is_file():
+        return json.loads(result_path.read_text(encoding="utf-8"))
+    reviewed, held_out = shuffle_new_patients(new_patients, seed, args.reviewed)
+    masks = Path(args.work) / "masks"
+    masks.mkdir(parents=True, exist_ok=True)
+    reviewed_cases = structure_cases(reviewed, masks, args.cut)
+    held_out_cases = structure_cases(held_out, masks, args.cut)[: args.max_held_out]
+
+    store_folder, done = work / "store", work / "store.done"
+    if not done.is_file():  # a killed review round is redone from scratch in a fresh store
+        if store_folder.exists():
+            store_folder.rename(work / f"store.abandoned.{int(time.time())}")
+        refiner, store = Refiner.from_checkpoint(base), FeedbackStore(store_folder)
+        for case in reviewed_cases:
+            scripted_review(refiner, case.image, case.truth, store, case.start, args.strokes, args.brush_mm)
+        write_text_atomically(done, f"{len(reviewed_cases)} reviews\n")
+        print(f"seed {seed}: {len(reviewed_cases)} reviews of {len(reviewed)} patients [{time.perf_counter() - clock:.0f} s]",
+              flush=True)
+
+    common = [f"--trainer.max_steps={args.steps}", f"--seed_everything={seed}", *QUIET, *args.finetune_overrides]
+    checkpoints = {"base": base, "control": work / "control.ckpt", "feedback": work / "feedback.ckpt"}
+    if not checkpoints["control"].is_file():
+        run_finetune(base, None, checkpoints["control"], dataset=str(dataset), overrides=common, resume=_resumable(work / "control.ckpt"))
+    if not checkpoints["feedback"].is_file():
+        run_finetune(base, store_folder, checkpoints["feedback"], dataset=str(dataset), resume=_resumable(work / "feedback.ckpt"),
+                     overrides=[*common, f"--data.feedback_repeats={args.repeats}"])
+    print(f"seed {seed}: control and feedback fine-tuned [{time.perf_counter() - clock:.0f} s]", flush=True)
+    scores = {}
+    for name, path in checkpoints.items():
+        per_start = evaluate(path, held_out_cases, seed, args.margin_mm)
+        scores[name] = {start: {m: mean_scores(rows, m) for m in ("dice", "tail")} for start, rows in per_start.items()}
+        scores[name]["per_case"] = per_start
+    result = {"seed": seed, "reviewed": [c["image"] for c in reviewed], "held_out": [c["image"] for c in held_out],
+              "held_out_structures": len(held_out_cases), "scores": scores, "seconds": time.perf_counter() - clock}
+    write_text_atomically(result_path, json.dumps(result, indent=1) + "\n")
+    print(f"seed {seed}: evaluated [{time.perf_counter() - clock:.0f} s]", flush=True)
+    return result
+
+
+def _resumable(output: Path) -> bool:
+    """True when a killed fine-tuning run left a last checkpoint to resume from."""
+    return (output.with_name(output.name + ".run") / "checkpoints" / "last.ckpt").is_file()
+
+
+# ---------------------------------------------------------------------------------- the table
+def closed_share(per_seed: list[dict], agents: str, key: str) -> tuple[float, float]:
+    """Mean and sd over seeds of (Dice − base Dice) / (1 − base Dice) on the cut starts at ``key``."""
+    shares = []
+    for result in per_seed:
+        base, tuned = (result["scores"][name]["cut"]["dice"][key] for name in ("base", agents))
+        shares.append((tuned - base) / max(1.0 - base, 1e-9))
+    return float(np.mean(shares)), float(np.std(shares, ddof=1)) if len(shares) > 1 else 0.0
+
+
+def table(per_seed: list[dict]) -> list[str]:
+    """Markdown table: mean over held-out structures, then mean ± sd over seeds."""
+    def cell(values):
+        values = np.asarray(values, dtype=float)
+        return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}" if len(values) > 1 else f"{values.mean():.3f}"
+
+    lines = ["| start | agents | measure | " + " | ".join("no click (zone)" if k == "pass" else "no click, zone lifted"
+                                                         if k == "free pass" else k for k in KEYS) + " |",
+             "| --- | --- | --- |" + " --- |" * len(KEYS)]
+    for start in ("cut", "perturbed"):
+        for measure in ("dice", "tail") if start == "cut" else ("dice",):
+            for agents in ("base", "control", "feedback"):
+                cells = [cell([r["scores"][agents][start][measure][k] for r in per_seed]) for k in KEYS]
+                label = "Dice" if measure == "dice" else "tail found"
+                lines.append(f"| {start} | {agents} | {label} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("| share of the systematic error closed (cut starts) | " + " | ".join(KEYS) + " |")
+    lines.append("| --- |" + " --- |" * len(KEYS))
+    for agents in ("control", "feedback"):
+        cells = []
+        for k in KEYS:
+            mean, sd = closed_share(per_seed, agents, k)
+            cells.append(f"{mean:+.0%} ± {sd:.0%}")
+        lines.append(f"| {agents} vs base | " + " | ".join(cells) + " |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(REPOSITORY.parent / "shared" / "data" / "real"), help="the real datasets' folder")
+    parser.add_argument("--work", default="feedback_real", help="work folder (cached, resumable)")
+    parser.add_argument("--reviewed", type=int, default=10, help="new patients reviewed per seed (the rest are held out)")
+    parser.add_argument("--max-held-out", type=int, default=None, help="evaluate at most this many held-out structures")
+    parser.add_argument("--cut", type=float, default=0.35, help="share of the hippocampus's A-P extent the starts miss")
+    parser.add_argument("--brush-mm", type=float, default=3.0, help="the scripted clinician's brush radius")
+    parser.add_argument("--strokes", type=int, nargs="+", default=[4, 2], help="strokes per round (refine after each)")
+    parser.add_argument("--steps", type=int, default=300, help="fine-tuning steps (feedback and control alike)")
+    parser.add_argument("--repeats", type=int, default=2, help="each review's weight against a dataset case")
+    parser.add_argument("--margin-mm", type=float, default=20.0, help="evaluation box: the truth grown by this margin")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--quick", action="store_true", help="seconds-long smoke run: tiny base, 2 fine-tuning steps")
+    args = parser.parse_args()
+    args.finetune_overrides = ["--data.num_workers=0", "--data.visits_per_epoch=8"] if args.quick else []
+    if args.quick:
+        args.steps = min(args.steps, 2)
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    work, clock = Path(args.work), time.perf_counter()
+    base_cases, new_patients = split_subjects(Path(args.data))
+    dataset = write_base_dataset(base_cases, work / "data" / "brain_base.json")
+    base = train("base agents", work / "base_agents", AGENTS_CONFIG, [dataset],
+                 list(QUICK.recipe_overrides) if args.quick else [], args.threads)
+    per_seed = [run_seed(args, seed, Path(base.checkpoint), dataset, new_patients, clock) for seed in args.seeds]
+    header = (f"base: {base.command} ({base.seconds / 60:.1f} min, {base.steps} steps, load {base.load_before:.1f}); "
+              f"{args.reviewed} reviewed patients per seed, {per_seed[0]['held_out_structures']} held-out hippocampi; "
+              f"seeds {args.seeds}; total {time.perf_counter() - clock:.0f} s")
+    print("\n" + header + "\n")
+    print("\n".join(table(per_seed)))
+    write_text_atomically(work / "results.json", json.dumps({"settings": {k: v for k, v in vars(args).items()},
+                                                             "base": dataclasses.asdict(base), "per_seed": per_seed,
+                                                             "header": header}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
