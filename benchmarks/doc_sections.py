@@ -1,8 +1,8 @@
-"""Marked sections of a generated Markdown document, so two scripts can write one document.
+"""Marked sections of a generated Markdown document, so several scripts can write one document.
 
-A section is the text between ``<!-- NAME -->`` and ``<!-- /NAME -->`` lines. ``make_rewards_comparison.py`` and
-``make_real_patients_benchmark.py`` write their sections into ``docs/benchmarks.md``; ``make_benchmarks_doc.py``
-rewrites the rest of the document and carries the sections over (:data:`CARRIED_SECTIONS`).
+A section is the text between ``<!-- NAME -->`` and ``<!-- /NAME -->`` lines. ``make_rewards_comparison.py``,
+``make_real_patients_benchmark.py`` and ``bench_feedback_real.py`` write their sections into ``docs/benchmarks.md``;
+``make_benchmarks_doc.py`` rewrites the rest of the document and carries the sections over (:data:`CARRIED_SECTIONS`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import re
 
 REWARDS_SECTION = "rewards-comparison"
 REAL_PATIENTS_SECTION = "real-patients"
-CARRIED_SECTIONS = (REWARDS_SECTION, REAL_PATIENTS_SECTION)
+FEEDBACK_REAL_SECTION = "feedback-real-patients"
+CARRIED_SECTIONS = (REWARDS_SECTION, REAL_PATIENTS_SECTION, FEEDBACK_REAL_SECTION)
 
 
 def _pattern(name: str) -> re.Pattern:
