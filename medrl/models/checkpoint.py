@@ -93,6 +93,7 @@ class Checkpoint:
         hyper_parameters: the Lightning module's saved settings (fine-tuning rebuilds from them).
         provenance: where the weights came from (:mod:`medrl.models.provenance`), ``None`` if not recorded.
         data_settings: the training DataModule's saved settings (tasks, perturbations ...; ``{}`` if not saved).
+        global_step: optimizer steps of the run that wrote it (0 when written outside a training run).
     """
 
     state_dict: dict
@@ -107,6 +108,7 @@ class Checkpoint:
     hyper_parameters: dict = field(default_factory=dict)
     provenance: dict | None = None
     data_settings: dict = field(default_factory=dict)
+    global_step: int = 0
 
     @classmethod
     def from_dict(cls, checkpoint: dict) -> "Checkpoint":
@@ -120,6 +122,7 @@ class Checkpoint:
             soft_start=tuple(entry.get("soft_start") or DEFAULT_SOFT_START), steps=int(entry.get("steps") or 1),
             hyper_parameters=dict(checkpoint.get("hyper_parameters") or {}), provenance=entry.get("provenance"),
             data_settings=dict(checkpoint.get("datamodule_hyper_parameters") or {}),
+            global_step=int(checkpoint.get("global_step") or 0),
         )
 
     @classmethod

@@ -8,8 +8,11 @@ configuration is layered, later layers winning:
    the fine-tuned agents see scans exactly as before and the weights fit, and the tasks it trained on
    (:data:`TASK_SETTINGS`: e.g. the any-structure recipe's one task per label), so a labelled dataset
    mixed in teaches what it taught before;
-2. fine-tuning defaults (:data:`FINETUNE_DEFAULTS`: a small learning rate, no warm start, a short run;
-   the anchor to the starting policy on when the reviews are the only data, :data:`ANCHOR_WITHOUT_DATASET`);
+2. fine-tuning defaults (:data:`FINETUNE_DEFAULTS`: a small learning rate, a short run; the anchor to
+   the starting policy on when the reviews are the only data, :data:`ANCHOR_WITHOUT_DATASET`), and the
+   checkpoint's own learning rule carried on: the rest of its behaviour-cloning warm start, none when
+   its run had finished it (agents that always learnt by cloning, as the any-structure recipe's, go on
+   cloning; agents that had gone on to A2C go on with A2C);
 3. the user's ``--config`` files and dotted overrides (``--trainer.max_steps=500``).
 
 The policy (and segmenter) start from the checkpoint (``model.init_args.init_from``); the data are the
@@ -41,7 +44,7 @@ from medrl.models.checkpoint import Checkpoint, read_checkpoint
 logger = logging.getLogger("medrl")
 
 FINETUNE_DEFAULTS = {
-    "model": {"lr": 3e-4, "segmenter_fraction": 0.5, "a2c": {"warm_start_updates": 0}},
+    "model": {"lr": 3e-4, "segmenter_fraction": 0.5},
     "data": {"batch_size": 4, "patches_per_case": 1, "feedback_repeats": 1},
     "trainer": {"max_steps": 300, "log_every_n_steps": 10, "check_val_every_n_epoch": 10, "num_sanity_val_steps": 0},
 }
@@ -115,7 +118,9 @@ def base_config(checkpoint: str | os.PathLike, feedback: str | os.PathLike | Non
                                    "init_args": {"dirpath": os.fspath(run / "checkpoints"), "save_last": True,
                                                  "every_n_train_steps": 50}}]},
     }
-    anchor = {"a2c": {"anchor_weight": 0.0 if dataset else ANCHOR_WITHOUT_DATASET}}
+    warm_start = int((settings.get("a2c") or {}).get("warm_start_updates") or 0)
+    anchor = {"a2c": {"anchor_weight": 0.0 if dataset else ANCHOR_WITHOUT_DATASET,
+                      "warm_start_updates": max(0, warm_start - saved.global_step)}}
     defaults = {"model": {"init_args": _merge(FINETUNE_DEFAULTS["model"], anchor)}, "data": FINETUNE_DEFAULTS["data"],
                 "trainer": FINETUNE_DEFAULTS["trainer"]}
     return _plain(_merge(config, defaults))

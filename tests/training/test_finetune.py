@@ -57,7 +57,8 @@ def test_finetune_writes_a_new_checkpoint_and_keeps_the_old(start, tmp_path, cap
     assert Refiner.from_checkpoint(output).policy is not None
     base = yaml.safe_load((run_folder(output) / "finetune_base.yaml").read_text(encoding="utf-8"))
     a2c = base["model"]["init_args"]["a2c"]
-    assert base["data"]["feedback"] == str(store.resolve()) and a2c["warm_start_updates"] == 0 and a2c["anchor_weight"] > 0
+    warm_start = max(0, old["hyper_parameters"]["a2c"]["warm_start_updates"] - old.get("global_step", 0))
+    assert base["data"]["feedback"] == str(store.resolve()) and a2c["warm_start_updates"] == warm_start and a2c["anchor_weight"] > 0
     reference = {k[len("reference."):]: v for k, v in tuned["state_dict"].items() if k.startswith("reference.")}
     assert reference and all(torch.equal(v, _policy(checkpoint)["policy." + k]) for k, v in reference.items())
     assert list(run_folder(output).rglob("config.yaml"))  # Lightning's resolved config is kept
@@ -270,3 +271,14 @@ def test_finetuning_keeps_the_tasks_the_agents_were_trained_on(start, tmp_path):
     assert data["tasks"] == "labels" and data["min_task_voxels"] == 50 and data["perturbation_dice"] == [0.5, 0.95]
     assert data["batch_size"] == 4  # not a task setting: fine-tuning's own default
     assert "tasks" not in base_config(checkpoint, store, None, tmp_path / "run2")["data"]  # none saved: the DataModule's default
+
+
+@pytest.mark.parametrize("warm_start, trained, remaining", [(1_000_000, 2500, 997_500), (200, 700, 0), (0, 50, 0)])
+def test_finetuning_goes_on_with_the_learning_rule_the_agents_had(start, tmp_path, warm_start, trained, remaining):
+    checkpoint, store = start
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    saved["hyper_parameters"]["a2c"] = {**saved["hyper_parameters"].get("a2c", {}), "warm_start_updates": warm_start}
+    saved["global_step"] = trained
+    torch.save(saved, tmp_path / "agents.ckpt")
+    a2c = base_config(tmp_path / "agents.ckpt", store, None, tmp_path / "run")["model"]["init_args"]["a2c"]
+    assert a2c["warm_start_updates"] == remaining  # still cloning where the run never ended its warm start
