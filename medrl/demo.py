@@ -36,6 +36,7 @@ from medrl.evaluation.protocol import play_agents_protocol
 from medrl.inference.refiner import Refiner
 from medrl.training.agents import AgentsModule
 from medrl.training.datamodule import MedrlDataModule
+from medrl.training.progress import StepProgressBar
 from medrl.training.segmenter import SegmenterModule
 
 DEMO_SEGMENTER_FRACTION = 0.5
@@ -100,6 +101,7 @@ def _trainer(steps: int, settings: DemoSettings, root: Path) -> pl.Trainer:
         max_steps=steps, max_time=cap, accelerator="auto", devices=1,
         logger=pl.loggers.CSVLogger(root), default_root_dir=root, enable_checkpointing=False,
         num_sanity_val_steps=0, limit_val_batches=0, log_every_n_steps=10, enable_model_summary=False,
+        callbacks=[StepProgressBar()],
     )
 
 

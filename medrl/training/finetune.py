@@ -215,11 +215,10 @@ def _write_base_config(config: dict, run: Path) -> Path:
 
 def _cli(args: list[str]):
     """LightningCLI built from ``args``, not run."""
-    from pytorch_lightning.cli import LightningCLI
-
     from medrl.training.lightning_cli import cli_kwargs
+    from medrl.training.progress import MedrlCLI
 
-    return LightningCLI(args=args, run=False, **cli_kwargs())
+    return MedrlCLI(args=args, run=False, **cli_kwargs())
 
 
 def _add_selector(trainer, metric: str, run: Path):

@@ -3,7 +3,8 @@
 The model is chosen in the config (``model.class_path``: ``medrl.training.segmenter.SegmenterModule``
 or ``medrl.training.agents.AgentsModule``); the data is always :class:`MedrlDataModule`. Any
 argument can be overridden on the command line (``--trainer.devices=2``); the resolved config is
-saved beside each run's logs.
+saved beside each run's logs. Training shows one bar of optimizer steps out of the run's total, with samples
+per second (:mod:`medrl.training.progress`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import sys
 from typing import Sequence
 
 import pytorch_lightning as pl
-from pytorch_lightning.cli import LightningCLI
 
 from medrl.training.datamodule import MedrlDataModule
+from medrl.training.progress import MedrlCLI
 
 LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test")
 
@@ -27,7 +28,7 @@ def cli_kwargs() -> dict:
 
 def run_lightning_cli(argv: Sequence[str]) -> None:
     """Run one of :data:`LIGHTNING_SUBCOMMANDS` with LightningCLI (``argv`` starts with it)."""
-    LightningCLI(args=list(argv), **cli_kwargs())
+    MedrlCLI(args=list(argv), **cli_kwargs())
 
 
 if __name__ == "__main__":
