@@ -102,7 +102,7 @@ def _predict(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint, output_dir=args.output, mask=args.mask,
         clicks=read_clicks(args.clicks) if args.clicks else None, steps=args.steps,
         probabilities=args.save_probabilities, entropy=args.save_entropy, overwrite=args.overwrite, tile_edge=args.tile_edge,
-        window_overlap=args.window_overlap, modality=args.modality, labels=args.label, label_names=args.label_names,
+        window_overlap=args.window_overlap, precision=args.precision, modality=args.modality, labels=args.label, label_names=args.label_names,
         replace_other_structures=args.replace_other_structures, channel=args.channel, mask_format=mask_format,
     )
     if not args.overwrite and _is_first_process():
@@ -207,6 +207,8 @@ def _add_predict(subparsers) -> None:
     parser.add_argument("--tile-edge", type=int, default=160, help="largest agents' tile side in voxels; lower it to save memory")
     parser.add_argument("--window-overlap", type=float, default=0.25,
                         help="overlap of the agents' sliding windows: 0.25 blends seams, 0 is about twice as fast (default: %(default)s)")
+    parser.add_argument("--precision", choices=("32", "bf16-mixed", "16-mixed"), default="32",
+                        help="the networks' precision: bf16-mixed for CPUs and recent GPUs, 16-mixed for GPUs (default: %(default)s)")
     parser.set_defaults(handler=_predict)
 
 

@@ -47,6 +47,7 @@ class PredictSettings:
         overwrite: replace existing outputs.
         tile_edge: largest agents' tile side in voxels (memory bound).
         window_overlap: overlap of the policy's sliding windows (0.25 smoother, 0 faster).
+        precision: the networks' precision (``"32"``, ``"bf16-mixed"``, ``"16-mixed"``; see :class:`Refiner`).
         modality: the scans' modality for a checkpoint with the ``auto`` intensity preset (``None``: guessed per scan
             from its intensities; see :mod:`medrl.data.intensity`).
         labels: with a multi-label ``mask``, the structures to refine (``"3"``, ``"liver,spleen"``, ``"all"``);
@@ -67,6 +68,7 @@ class PredictSettings:
     overwrite: bool = False
     tile_edge: int = 160
     window_overlap: float = 0.25
+    precision: str = "32"
     modality: str | None = None
     labels: str | None = None
     label_names: str | None = None
@@ -99,7 +101,7 @@ class PredictModule(pl.LightningModule):
 
     def on_predict_start(self) -> None:
         self.refiner = Refiner.from_checkpoint(self.settings.checkpoint, device=self.device, tile_edge=self.settings.tile_edge,
-                                               window_overlap=self.settings.window_overlap)
+                                               window_overlap=self.settings.window_overlap, precision=self.settings.precision)
 
     def transfer_batch_to_device(self, batch: ScanInput, device, dataloader_idx: int) -> ScanInput:
         return batch  # a path; the Refiner moves tensors itself, window by window

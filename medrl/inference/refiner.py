@@ -20,6 +20,7 @@ or in one call on the input's grid (what ``medrl predict`` does):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -93,6 +94,10 @@ def preprocessing_from_record(record: Mapping | None) -> Preprocessing:
     return Preprocessing(**values)
 
 
+PRECISIONS = {"32": None, "32-true": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
+"""Inference precisions (Lightning's names) and the autocast dtype of each (``None``: float32, no autocast)."""
+
+
 class Refiner:
     """Segmenter and refinement agents of one checkpoint, ready for inference.
 
@@ -105,14 +110,21 @@ class Refiner:
         tile_edge: largest tile side in voxels for the agents (bounds memory on big scans).
         window_overlap: overlap of the policy's sliding windows; 0.25 blends window seams, 0 is about
             3.5× faster on a 128³ region with 64³ windows (see ``benchmarks/bench_click_latency.py``).
+        precision: ``"32"`` (float32), or ``"bf16-mixed"`` / ``"16-mixed"``: the networks run under
+            ``torch.autocast`` in bfloat16 / float16 (Lightning's names; the agents' probabilities stay
+            float32). bf16 suits CPUs and recent GPUs, float16 GPUs.
     """
 
     def __init__(self, checkpoint: Checkpoint | dict, device: str | torch.device = "cpu",
-                 override_preprocessing: Preprocessing | None = None, tile_edge: int = 160, window_overlap: float = 0.25):
+                 override_preprocessing: Preprocessing | None = None, tile_edge: int = 160, window_overlap: float = 0.25,
+                 precision: str = "32"):
         checkpoint = checkpoint if isinstance(checkpoint, Checkpoint) else Checkpoint.from_dict(checkpoint)
         self.device = torch.device(device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise MedrlInputError("--device", f"{device} asked for, but CUDA is not available on this machine")
+        if precision not in PRECISIONS:
+            raise MedrlInputError("--precision", f"must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        self.precision = precision
         self.checkpoint = checkpoint
         self.preprocessing = override_preprocessing or preprocessing_from_record(checkpoint.preprocessing)
         self.foreground_labels = checkpoint.foreground_labels
@@ -229,6 +241,11 @@ class Refiner:
     def _batch(self, tensor: torch.Tensor) -> torch.Tensor:
         return torch.as_tensor(tensor).float()[None]
 
+    def autocast(self):
+        """The context the networks run in: ``torch.autocast`` at :attr:`precision`, or nothing at float32."""
+        dtype = PRECISIONS[self.precision]
+        return contextlib.nullcontext() if dtype is None else torch.autocast(self.device.type, dtype=dtype)
+
     @torch.no_grad()
     def segment(self, image) -> torch.Tensor:
         """(1, 1, X', Y', Z') uint8 mask of the segmenter on the working grid (sliding windows on the
@@ -241,7 +258,8 @@ class Refiner:
             labels = self.segment_labels(data)
             return (labels != 0 if self.foreground_labels is None else torch.isin(labels, torch.tensor(self.foreground_labels,
                                                                                   dtype=labels.dtype))).to(torch.uint8)
-        probability = segment_probability(self.segmenter, self._batch(data["image"]), roi, window_device=self.device)
+        with self.autocast():
+            probability = segment_probability(self.segmenter, self._batch(data["image"]), roi, window_device=self.device)
         return (probability >= 0.5).to(torch.uint8)
 
     @torch.no_grad()
@@ -252,8 +270,9 @@ class Refiner:
         if part is None or not part.extras.get("classes"):
             raise MedrlInputError(self.source or "checkpoint", "this checkpoint has no multi-class segmenter")
         data = self._as_case(image)
-        return segment_labels(self.segmenter, self._batch(data["image"]), part.roi_size, part.extras["classes"],
-                              window_device=self.device)
+        with self.autocast():
+            return segment_labels(self.segmenter, self._batch(data["image"]), part.roi_size, part.extras["classes"],
+                                  window_device=self.device)
 
     def new_env(self, data: dict, initial: torch.Tensor, with_label: bool = False, seed: int = 0) -> RefinementEnv:
         """An environment on one whole working-grid case, starting from ``initial`` (…, X', Y', Z'),
@@ -276,7 +295,8 @@ class Refiner:
         if self.policy is None:
             raise MedrlInputError(self.source or "checkpoint", "this checkpoint has no refinement agents (a segmenter-only "
                                   "checkpoint); train agents with `medrl fit --config configs/agents_any_structure.yaml`")
-        return act_greedily(env, self.policy, self.steps if steps is None else steps)
+        with self.autocast():
+            return act_greedily(env, self.policy, self.steps if steps is None else steps)
 
     def refine(self, image, initial: torch.Tensor, clicks: Sequence[Click] = (), steps: int | None = None,
                previous_clicks: Sequence[Click] = (), resume: bool = False,

@@ -100,3 +100,9 @@ def test_region_agents_train_through_the_cli(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     checkpoint = read_checkpoint(tmp_path / CHECKPOINTS / "last.ckpt")
     assert checkpoint["medrl"]["agents"]["kind"] == "region" and checkpoint["global_step"] == 2
+
+
+def test_fit_trains_in_bf16_mixed_precision_on_the_cpu(tmp_path):
+    result = run_fit(tmp_path, "--trainer.max_steps=2", "--trainer.precision=bf16-mixed")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert checkpoint_step(tmp_path / CHECKPOINTS / "last.ckpt") == 2
