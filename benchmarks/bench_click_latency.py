@@ -34,15 +34,16 @@ def refiner_voxel_checkpoint(window: int) -> dict:
     return checkpoint
 
 
-def measure(size: int, window: int, repeats: int, device: str) -> dict[str, float]:
-    """Median seconds of a click-refinement (overlap 0.25 and 0) and of a UNet forward on a size³ region."""
+def measure(size: int, window: int, repeats: int, device: str, precision: str = "32") -> dict[str, float]:
+    """Median seconds of a click-refinement (overlap 0.25 and 0) and of a UNet forward on a size³ region, the
+    networks at ``precision`` (``"32"``, ``"bf16-mixed"``, ``"16-mixed"``; the UNet under the same autocast)."""
     grid = torch.stack(torch.meshgrid(*[torch.arange(size, dtype=torch.float32)] * 3, indexing="ij"))
     label = (grid - size / 2).pow(2).sum(0) <= (size / 4) ** 2
     initial = ((grid - size / 2 - 3).pow(2).sum(0) <= (size / 4.5) ** 2).to(torch.uint8)
     image = MetaTensor((label.float() + 0.3 * torch.randn(size, size, size))[None], affine=torch.eye(4, dtype=torch.float64))
 
     checkpoint = refiner_voxel_checkpoint(window)
-    refiners = {overlap: Refiner(checkpoint, device=device, window_overlap=overlap) for overlap in (0.25, 0.0)}
+    refiners = {overlap: Refiner(checkpoint, device=device, window_overlap=overlap, precision=precision) for overlap in (0.25, 0.0)}
     case = refiners[0.25].prepare(image)
     click = Click((size // 2, size // 2, size // 2 + size // 4 - 1), positive=True)
     unet = UNet(spatial_dims=3, in_channels=1, out_channels=2, channels=(16, 32, 64, 128), strides=(2, 2, 2)).to(device).eval()
@@ -60,7 +61,8 @@ def measure(size: int, window: int, repeats: int, device: str) -> dict[str, floa
 
     @torch.no_grad()
     def unet_forward() -> None:
-        unet(scan)
+        with refiners[0.0].autocast():
+            unet(scan)
         sync()
 
     return median_seconds({"0.25": click_refinement(0.25), "0.0": click_refinement(0.0), "unet": unet_forward}, repeats)
