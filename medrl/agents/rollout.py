@@ -16,6 +16,7 @@ loss is computed from the result in :mod:`medrl.agents.a2c`.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -100,37 +101,42 @@ def rollout(
         initial_steps: agent steps before the first click (0: the clinician clicks first); the
             rollout then holds T = initial_steps + K·S steps.
         trained_steps: with gradients enabled, how many of the T steps (drawn uniformly, without
-            replacement, from torch's random stream) the logits and values are recomputed for with their
-            autograd graph; ``None``: all T.
+            replacement, from torch's random stream before the first step) keep the autograd graph of
+            their acting forward pass for the update; ``None``: all T. The other steps act without one,
+            so memory holds at most ``trained_steps`` graphs and no step is computed twice.
 
     Returns:
-        A :class:`Rollout`. Under ``torch.no_grad()`` nothing is recomputed (evaluation).
+        A :class:`Rollout`. Under ``torch.no_grad()`` no graph is kept (evaluation).
     """
-    b_states, b_logits, b_values, b_actions, b_rewards, b_valid, b_oracle = [], [], [], [], [], [], []
+    b_logits, b_values, b_actions, b_rewards, b_valid, b_oracle, b_reference = [], [], [], [], [], [], []
     dice_before, dice_after = [], []
-    keep_states = torch.is_grad_enabled()
+    total = initial_steps + interactions * steps
+    chosen = torch.arange(total) if trained_steps is None or trained_steps >= total else torch.randperm(total)[:trained_steps].sort().values
+    trained = set(chosen.tolist()) if torch.is_grad_enabled() else set()  # steps whose forward keeps its autograd graph
+    if reference is not None and not trained:
+        raise ValueError("a reference policy's logits are recorded for the update: play the rollout with gradients enabled")
 
     def act(n_steps: int) -> None:
-        """``n_steps`` steps of every agent, recorded."""
+        """``n_steps`` steps of every agent, recorded; a trained step's forward pass is the update's."""
         for _ in range(n_steps):
             state = env.state()
-            logit_map, value_map = policy(state)
-            logits = env.agents.pool(logit_map)  # (B, A, N)
+            with torch.enable_grad() if len(b_actions) in trained else contextlib.nullcontext():
+                logit_map, value_map = policy(state)
+                logits, values = env.agents.pool(logit_map), env.agents.pool(value_map)[:, 0]  # (B, A, N), (B, N)
+            if reference is not None and len(b_actions) in trained:
+                b_reference.append(env.agents.pool(reference(state)[0]))
             actions = sample_actions(logits) if sample else logits.max(1).indices  # (B, N); max beats argmax on CPU
             valid = env.agent_valid()
             if record_oracle:
                 b_oracle.append(env.oracle_actions())
             _, reward_map = env.step(actions)
-
-            if keep_states:
-                b_states.append(state)
             b_logits.append(logits)
-            b_values.append(env.agents.pool(value_map)[:, 0])  # (B, N)
+            b_values.append(values)
             b_actions.append(actions)
             b_rewards.append(env.agent_rewards(reward_map))
             b_valid.append(valid)
 
-    with torch.no_grad():
+    with torch.no_grad():  # the environment never needs gradients; trained steps' forwards enable them
         act(initial_steps)  # before any click, as `medrl predict` refines a scan without clicks
         for _ in range(interactions):
             env.add_clicks()
@@ -140,20 +146,12 @@ def rollout(
         _, value_map = policy(env.state())
         bootstrap_value = env.agents.pool(value_map)[:, 0]
 
-    total = len(b_actions)
-    chosen = torch.arange(total) if trained_steps is None or trained_steps >= total else torch.randperm(total)[:trained_steps].sort().values
-    logits, values, reference_logits = torch.stack(b_logits), torch.stack(b_values), None
-    if keep_states:  # the update's forward passes, all chosen steps in one batch, with their autograd graph
-        states = torch.stack([b_states[i] for i in chosen.tolist()])
-        logit_maps, value_maps = (maps.unflatten(0, states.shape[:2]) for maps in policy(states.flatten(0, 1)))
-        logits = torch.stack([env.agents.pool(step) for step in logit_maps])
-        values = torch.stack([env.agents.pool(step)[:, 0] for step in value_maps])
-        if reference is not None:
-            with torch.no_grad():
-                reference_maps = reference(states.flatten(0, 1))[0].unflatten(0, states.shape[:2])
-                reference_logits = torch.stack([env.agents.pool(step) for step in reference_maps])
-    elif reference is not None:
-        raise ValueError("a reference policy's logits are recorded for the update: play the rollout with gradients enabled")
+    if trained:  # the update sees the chosen steps only
+        logits = torch.stack([b_logits[i] for i in chosen.tolist()])
+        values = torch.stack([b_values[i] for i in chosen.tolist()])
+    else:
+        logits, values = torch.stack(b_logits), torch.stack(b_values)
+    reference_logits = torch.stack(b_reference) if b_reference else None
 
     return Rollout(
         b_steps=chosen,

@@ -128,13 +128,13 @@ def test_initial_steps_act_before_any_click(tiny_batch):
     assert [len(c) for c in env.clicks] == [2, 2]  # the robot clicked only in the two interactions
 
 
-def test_trained_steps_recompute_only_a_few_steps_with_the_same_logits(tiny_batch):
+def test_only_the_trained_steps_keep_their_graph_and_their_logits_chose_the_actions(tiny_batch):
     policy = small_policy()
     torch.manual_seed(3)
     b = rollout(reset_env(tiny_batch, region_agents=False), policy, interactions=3, steps=1, sample=False, trained_steps=2)
     assert b.b_steps.tolist() in ([0, 1], [0, 2], [1, 2]) and b.b_logits.shape[0] == 2 and b.b_logits.requires_grad
     assert b.b_actions.shape[0] == b.b_rewards.shape[0] == 3
-    for row, step in enumerate(b.b_steps.tolist()):  # greedy actions are the argmax of the recomputed logits
+    for row, step in enumerate(b.b_steps.tolist()):  # greedy actions are the argmax of the kept logits
         assert torch.equal(b.b_actions[step], b.b_logits[row].argmax(1))
     terms = compute_loss(b, A2CConfig(cloning_weight=0.5))
     terms.total.backward()
