@@ -30,6 +30,7 @@ from medrl.data.writers import write_mask, write_volume
 from medrl.errors import MedrlInputError
 from medrl.inference.clicks_file import ClickSet
 from medrl.inference.inputs import REPORT_NAME, ScanInput, output_paths
+from medrl.inference.progress import StageReport
 from medrl.inference.refiner import Prediction, Refiner, StructuresPrediction
 
 
@@ -106,18 +107,27 @@ class PredictModule(pl.LightningModule):
     def transfer_batch_to_device(self, batch: ScanInput, device, dataloader_idx: int) -> ScanInput:
         return batch  # a path; the Refiner moves tensors itself, window by window
 
+    def _stage_report(self, name: str) -> StageReport | None:
+        """The scan's stages after Lightning's bar over the scans (``None`` without a bar)."""
+        callback = self.trainer.progress_bar_callback
+        bar = getattr(callback, "predict_progress_bar", None) if callback is not None else None
+        if bar is None or getattr(bar, "disable", False):
+            return None
+        return StageReport(lambda text: bar.set_postfix({name: text}, refresh=True))
+
     def predict_step(self, scan: ScanInput, batch_idx: int = 0) -> ScanResult:
         s = self.settings
         try:
             image = read_scan(scan.image, channel=s.channel) if s.channel is not None else scan.image
+            progress = self._stage_report(scan.name)
             if s.labels is not None:
                 label_map = read_label_map(s.mask, s.label_names)
                 values = choose_labels(s.labels, label_map.names, label_map.labels, s.mask)
                 return ScanResult(scan, self.refiner.refine_structures(
                     image, label_map, values, clicks=s.clicks, steps=s.steps, modality=s.modality,
-                    replace_other_structures=s.replace_other_structures))
-            prediction = self.refiner.predict(image, mask=s.mask, clicks=s.clicks, steps=s.steps,
-                                              probability=s.probabilities, entropy=s.entropy, modality=s.modality)
+                    replace_other_structures=s.replace_other_structures, progress=progress))
+            prediction = self.refiner.predict(image, mask=s.mask, clicks=s.clicks, steps=s.steps, probability=s.probabilities,
+                                              entropy=s.entropy, modality=s.modality, progress=progress)
             return ScanResult(scan, prediction)
         except MedrlInputError as error:
             return ScanResult(scan, error=str(error))

@@ -46,6 +46,7 @@ from medrl.env.episode import start_episode
 from medrl.env.state import soft_start, to_mask
 from medrl.errors import MedrlInputError
 from medrl.inference.clicks_file import ClickSet, to_working_grid, world_ras
+from medrl.inference.progress import Progress, sliding_window_count
 from medrl.inference.scan_checks import scan_mismatches
 from medrl.inference.structures import StructureChange, apply_structure_change, clicks_by_structure
 from medrl.inference.tiles import Box, bounding_box, click_reach, refinement_region, shifted, tiles
@@ -96,6 +97,10 @@ def preprocessing_from_record(record: Mapping | None) -> Preprocessing:
 
 PRECISIONS = {"32": None, "32-true": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 """Inference precisions (Lightning's names) and the autocast dtype of each (``None``: float32, no autocast)."""
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    """The progress callback when nobody watches."""
 
 
 class Refiner:
@@ -247,9 +252,10 @@ class Refiner:
         return contextlib.nullcontext() if dtype is None else torch.autocast(self.device.type, dtype=dtype)
 
     @torch.no_grad()
-    def segment(self, image) -> torch.Tensor:
+    def segment(self, image, progress: Progress | None = None) -> torch.Tensor:
         """(1, 1, X', Y', Z') uint8 mask of the segmenter on the working grid (sliding windows on the
-        device, stitched on the CPU). ``image``: a prepared case, a path or a MetaTensor."""
+        device, stitched on the CPU). ``image``: a prepared case, a path or a MetaTensor; ``progress``: optional
+        ``progress("segmenting (windows)", done, total)`` after each batch of windows."""
         if self.segmenter is None:
             raise MedrlInputError(self.source or "checkpoint", "this checkpoint has no segmenter; give a starting mask (CLI: --mask)")
         data = self._as_case(image)
@@ -259,7 +265,17 @@ class Refiner:
             return (labels != 0 if self.foreground_labels is None else torch.isin(labels, torch.tensor(self.foreground_labels,
                                                                                   dtype=labels.dtype))).to(torch.uint8)
         with self.autocast():
-            probability = segment_probability(self.segmenter, self._batch(data["image"]), roi, window_device=self.device)
+            on_windows = None
+        if progress is not None:
+            total, done = sliding_window_count(data["image"].shape[1:], roi, 0.25, 4), [0]
+            progress("segmenting (windows)", 0, total)
+
+            def on_windows() -> None:
+                done[0] += 1
+                progress("segmenting (windows)", done[0], total)
+        with self.autocast():
+            probability = segment_probability(self.segmenter, self._batch(data["image"]), roi, window_device=self.device,
+                                              on_windows=on_windows)
         return (probability >= 0.5).to(torch.uint8)
 
     @torch.no_grad()
@@ -360,7 +376,8 @@ class Refiner:
 
     # ------------------------------------------------------------------------------- one call
     def predict(self, image, mask=None, clicks: ClickSet | None = None, steps: int | None = None,
-                probability: bool = False, entropy: bool = False, modality: str | None = None) -> Prediction:
+                probability: bool = False, entropy: bool = False, modality: str | None = None,
+                progress: Progress | None = None) -> Prediction:
         """Segment (unless ``mask`` is given), refine with ``clicks``, and return results on the
         input's own grid.
 
@@ -372,15 +389,20 @@ class Refiner:
             steps: agent steps (default: the checkpoint's S).
             probability, entropy: also return the agents' probability map / its entropy.
             modality: the scan's modality for a checkpoint whose intensity preset is ``auto`` (see :meth:`prepare`).
+            progress: optional ``progress(stage, done, total)`` through the stages (reading, segmenting,
+                refining, writing back), e.g. a :class:`~medrl.inference.progress.StageBar`.
         """
+        progress = progress or _no_progress
         seconds, clock = {}, _Clock()
+        progress("reading", 0, 1)
         data = self.prepare(image, initial=mask, modality=modality)
         seconds["load"] = clock.lap()
-        initial = data["initial"] if mask is not None else self.segment(data)
+        initial = data["initial"] if mask is not None else self.segment(data, progress)
         seconds["segment"] = clock.lap()
         working_clicks = self.clicks_on_working_grid(data, clicks) if clicks is not None else []
-        p = self.refine(data, initial, working_clicks, steps)
+        p = self.refine(data, initial, working_clicks, steps, progress=lambda done, total: progress("refining (tiles)", done, total))
         seconds["refine"] = clock.lap()
+        progress("writing back to the scan's grid", 0, 1)
         result = Prediction(self.to_input_grid(data, to_mask(p).to(torch.uint8)).to(torch.uint8), clicks=working_clicks)
         before = to_mask(soft_start(torch.as_tensor(initial).float().reshape(p.shape), *self.soft_start))
         result.click_report = click_reports(clicks, working_clicks, before[0, 0], to_mask(p)[0, 0], data)
@@ -396,7 +418,7 @@ class Refiner:
 
     def refine_structures(self, image, label_map: LabelMap, values: Sequence[int], clicks: ClickSet | None = None,
                           steps: int | None = None, modality: str | None = None,
-                          replace_other_structures: bool = False) -> StructuresPrediction:
+                          replace_other_structures: bool = False, progress: Progress | None = None) -> StructuresPrediction:
         """Refine structures of a multi-label map one by one and return the whole map on the scan's grid,
         only those structures changed (see :mod:`medrl.inference.structures`).
 
@@ -408,8 +430,11 @@ class Refiner:
             clicks: clicks, each about one structure (:func:`~medrl.inference.structures.clicks_by_structure`).
             steps, modality: as in :meth:`predict`.
             replace_other_structures: let a structure take voxels of another one.
+            progress: as in :meth:`predict` (a stage per structure).
         """
+        progress = progress or _no_progress
         clock = _Clock()
+        progress("reading", 0, 1)
         data = self.prepare(image, modality=modality, structures=label_map.as_meta_tensor())
         seconds = {"load": clock.lap()}
         grouped = clicks_by_structure(clicks, values, label_map.names, label_map.labels, label_map.path)
@@ -423,7 +448,9 @@ class Refiner:
                 changes.append(StructureChange(int(value), name, 0, 0, 0, 0))
                 continue  # nothing of it survived on the working grid and nobody clicked
             region = box.grown(self.reach(data), start.shape[1:]) if box is not None else None
-            refined = to_mask(self.refine(data, start.float(), working_clicks, steps, region=region))[0]
+            stage = f"refining {name} (tiles)"
+            refined = to_mask(self.refine(data, start.float(), working_clicks, steps, region=region,
+                                          progress=lambda done, total, stage=stage: progress(stage, done, total)))[0]
             added, removed = self.changes_on_input_grid(data, start, refined)
             current, change = apply_structure_change(current, value, added, removed, name, replace_other_structures)
             changes.append(change)

@@ -8,7 +8,7 @@ and by training's episode starts (the agents and the click network start half th
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from monai.inferers import sliding_window_inference
@@ -27,7 +27,8 @@ def build_segmenter_net(channels: Sequence[int] = (16, 32, 64, 128), strides: Se
 
 
 def segment_probability(net: torch.nn.Module, image: torch.Tensor, roi_size: Sequence[int], sw_batch_size: int = 4,
-                        overlap: float = 0.25, window_device: torch.device | str | None = None) -> torch.Tensor:
+                        overlap: float = 0.25, window_device: torch.device | str | None = None,
+                        on_windows: Callable[[], None] | None = None) -> torch.Tensor:
     """Foreground probability of a whole volume by sliding windows.
 
     Each window's softmax foreground channel is blended (Gaussian weights) into one output channel,
@@ -39,13 +40,17 @@ def segment_probability(net: torch.nn.Module, image: torch.Tensor, roi_size: Seq
         roi_size: window size in voxels; each side a multiple of the UNet's total stride.
         window_device: where the windows run (default: ``image``'s device); the result is stitched on
             ``image``'s device, so a whole CT can stay on the CPU while windows run on a GPU.
+        on_windows: called after each batch of ``sw_batch_size`` windows (progress).
 
     Returns:
         (B, 1, X, Y, Z) float32 in [0, 1], on ``image``'s device.
     """
 
     def foreground(window: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(net(window), dim=1)[:, 1:2]
+        probability = torch.softmax(net(window), dim=1)[:, 1:2]
+        if on_windows is not None:
+            on_windows()
+        return probability
 
     probability = sliding_window_inference(image, tuple(roi_size), sw_batch_size, foreground, overlap=overlap,
                                            mode="gaussian", sw_device=window_device or image.device, device=image.device)
