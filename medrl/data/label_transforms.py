@@ -147,6 +147,37 @@ class TrainingTargetsd(MapTransform):
         return result
 
 
+class TrustNearMarksd(MapTransform):
+    """A review's accepted mask as targets near the clinician's marks only (``feedback_target="near_marks"``).
+
+    Where a case holds ``accepted`` (1, X, Y, Z) {0, 1} beside its ``corrections`` (1, X, Y, Z) uint8: 0 untouched,
+    1 marked background, 2 marked foreground, every untouched voxel within ``radius_mm`` of a marked one takes the
+    accepted mask's value as a mark (2 where it is foreground, 1 where it is background); the clinician's own
+    marks stay, voxels further away stay untouched (unknown), and ``accepted`` is dropped so it is not taken for
+    a label. Distances in mm on the case's grid (its affine). Cases without ``accepted`` pass unchanged.
+    """
+
+    def __init__(self, radius_mm: float):
+        super().__init__(["accepted"], allow_missing_keys=True)
+        self.radius_mm = float(radius_mm)
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
+        result = dict(data)
+        accepted, corrections = result.get("accepted"), result.get("corrections")
+        if accepted is None or corrections is None:
+            return result
+        marks = np.asarray(corrections[0]).astype(np.uint8)
+        spacing = voxel_spacing(np.asarray(corrections.affine)) if hasattr(corrections, "affine") else (1.0,) * 3
+        distance = ndimage.distance_transform_edt(marks == 0, sampling=spacing)
+        trusted = (marks == 0) & (distance <= self.radius_mm)
+        inside = np.asarray(accepted[0]) > 0
+        marks[trusted] = np.where(inside[trusted], 2, 1)  # 2 marked foreground, 1 marked background
+        result["corrections"] = corrections.clone() if hasattr(corrections, "clone") else corrections
+        result["corrections"][0] = torch.as_tensor(marks)
+        del result["accepted"]
+        return result
+
+
 class CropFocusd(MapTransform):
     """Where training patches are centred: ``crop_focus`` (positive centres) and ``crop_region`` (where
     any centre may lie), for MONAI's ``RandCropByPosNegLabeld(label_key="crop_focus", image_key="crop_region")``.

@@ -10,6 +10,11 @@ comes from what the clinician did:
   the corrections overriding it. A scan without any label trains from its corrections alone.
 - ``target="accepted"``: the accepted mask is the label everywhere (the clinician approved it), the
   corrections still override it.
+- ``target="near_marks"``: the accepted mask is trusted only near what the clinician marked: within
+  ``feedback_trust_mm`` of a marked voxel it becomes a target (its foreground as marked foreground, its
+  background as marked background), further away nothing is known; the marks themselves still win. So a
+  review teaches where a correction stops as well as where it goes, without vouching for the whole mask
+  (:class:`medrl.data.label_transforms.TrustNearMarksd`).
 
 A verdict's case (:func:`verdict_cases`) starts from the mask the judged refinement started from, with
 the clinician's marks of that moment as corrections and no label; it brings the refinement's direction
@@ -31,7 +36,7 @@ from medrl.errors import MedrlInputError
 from medrl.feedback.store import FeedbackStore, ReviewRecord, VerdictRecord, file_sha256
 
 logger = logging.getLogger("medrl")
-FEEDBACK_TARGETS = ("corrections", "accepted")
+FEEDBACK_TARGETS = ("corrections", "accepted", "near_marks")
 
 
 def _check_scan(record: ReviewRecord | VerdictRecord, check_hash: bool) -> None:
@@ -63,10 +68,13 @@ def review_case(record: ReviewRecord, target: str = "corrections", labels: dict[
         raise MedrlInputError("feedback_target", f"must be one of {FEEDBACK_TARGETS}, got {target!r}")
     if record.before_path is None:
         return None
+    if target == "near_marks" and record.corrections_path is None:
+        return None  # nothing marked: nothing to trust the accepted mask near
     label = record.accepted_path if target == "accepted" else (labels or {}).get(os.fspath(Path(record.scan_path).resolve()))
     if label is None and record.corrections_path is None:
         return None
-    return {"image": record.scan_path, "initial": record.before_path, "corrections": record.corrections_path,
+    near_marks = {"accepted": record.accepted_path} if target == "near_marks" and label is None else {}
+    return {"image": record.scan_path, "initial": record.before_path, "corrections": record.corrections_path, **near_marks,
             "label": label, "has_label": label is not None, "from_review": True, "review_uid": record.review_uid,
             "review_structure": None if record.structure is None or label is None or target == "accepted"
             else int(record.structure["value"])}

@@ -40,7 +40,14 @@ from monai.transforms import Compose, EnsureTyped, RandCropByPosNegLabeld, Selec
 from torch.utils.data import RandomSampler, Subset
 
 from medrl.data.datasets import load_datasets
-from medrl.data.label_transforms import ClassIndicesd, CropFocusd, PerturbLabeld, SelectForegroundd, TrainingTargetsd
+from medrl.data.label_transforms import (
+    ClassIndicesd,
+    CropFocusd,
+    PerturbLabeld,
+    SelectForegroundd,
+    TrainingTargetsd,
+    TrustNearMarksd,
+)
 from medrl.data.loading import LoadScand
 from medrl.data.perturbation import PerturbationConfig
 from medrl.data.tasks import ListTasksd, SampleTaskd
@@ -90,8 +97,10 @@ class MedrlDataModule(pl.LightningDataModule):
         demo_cases: (train, validation, test) case counts of that demo dataset.
         feedback: a feedback store folder: its accepted reviews join the training cases.
         feedback_target: ``"corrections"`` (only clinician-marked voxels, plus the dataset label of a
-            reviewed scan that is a labelled training case) or ``"accepted"`` (the accepted mask as
-            the label); see :mod:`medrl.feedback.cases`.
+            reviewed scan that is a labelled training case), ``"accepted"`` (the accepted mask as the
+            label) or ``"near_marks"`` (the accepted mask trusted within ``feedback_trust_mm`` of the
+            marks); see :mod:`medrl.feedback.cases`.
+        feedback_trust_mm: with ``feedback_target="near_marks"``, how far from a mark the accepted mask is a target.
         feedback_repeats: each review appears this many times per epoch (weighs feedback against
             the dataset's cases).
         feedback_check_hash: refuse reviews whose scan changed since (re-reads every reviewed scan).
@@ -136,6 +145,7 @@ class MedrlDataModule(pl.LightningDataModule):
         demo_cases: tuple[int, int, int] = (16, 4, 4),
         feedback: Optional[str] = None,
         feedback_target: str = "corrections",
+        feedback_trust_mm: float = 10.0,
         feedback_repeats: int = 1,
         feedback_check_hash: bool = True,
         feedback_verdicts: bool = False,
@@ -239,6 +249,7 @@ class MedrlDataModule(pl.LightningDataModule):
             preprocessing_transform(self.preprocessing, "image", volumes[1:]),
             labels,
             SelectForegroundd(("initial", "accepted")),
+            TrustNearMarksd(self.hparams.feedback_trust_mm),
         ]
         # flattened: a nested Compose counts as random for MONAI's CacheDataset, which would then cache
         # only the reading and redo the preprocessing at every visit

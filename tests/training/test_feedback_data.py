@@ -228,3 +228,30 @@ def test_reviews_join_structure_agnostic_training(tmp_path):
         seen[kind] += 1
         assert bool(batch["has_label"].all()) == (kind == "dataset")
     assert seen == {"review": 2, "dataset": 2}
+
+
+def test_the_accepted_mask_is_trusted_near_the_marks_only():
+    from monai.data import MetaTensor
+
+    from medrl.data.label_transforms import TrustNearMarksd
+
+    affine = torch.diag(torch.tensor([2.0, 1.0, 1.0, 1.0]))  # 2 mm along x
+    corrections = torch.zeros(1, 12, 5, 5, dtype=torch.uint8)
+    corrections[0, 2, 2, 2] = 2  # one painted voxel at x = 2
+    accepted = torch.zeros(1, 12, 5, 5, dtype=torch.uint8)
+    accepted[0, 0:4, :, :] = 1  # the accepted structure ends after x = 3
+    out = TrustNearMarksd(radius_mm=4.0)({"corrections": MetaTensor(corrections, affine=affine),
+                                          "accepted": MetaTensor(accepted, affine=affine)})
+    marks = out["corrections"][0, :, 2, 2].tolist()
+    assert marks == [2, 2, 2, 2, 1, 0, 0, 0, 0, 0, 0, 0]  # within 4 mm (2 voxels of 2 mm): accepted as marks
+    assert out["corrections"][0, 2, 2, 2] == 2 and "accepted" not in out
+    assert TrustNearMarksd(4.0)({"corrections": corrections}) == {"corrections": corrections}  # no accepted: as it was
+
+
+def test_near_marks_reviews_train_with_the_accepted_mask_around_their_corrections(tmp_path):
+    store, _ = review_store(tmp_path)
+    cases = review_cases(store, "near_marks")
+    assert all(c["accepted"] and c["label"] is None and not c["has_label"] for c in cases)
+    batch = _first_batch(feedback=str(store), feedback_target="near_marks", feedback_trust_mm=3.0)
+    marks = batch["corrections"].as_tensor()
+    assert not batch["has_label"].any() and (marks == 1).any() and (marks == 2).any()  # where to stop, not only where to go
