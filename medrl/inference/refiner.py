@@ -325,7 +325,9 @@ class Refiner:
                 start), or with ``resume=True`` the agents' own p from an earlier call.
             clicks: the new clicks (working-grid voxel indices); the agents refine the region they
                 can influence (:func:`~medrl.inference.tiles.refinement_region`), or the whole scan
-                when there are none. Clicked voxels keep the clinician's label.
+                when there are none. Clicked voxels keep the clinician's label. Agents with an action
+                zone (``env.act_within_mm``) may change nothing without a click: then (as with
+                ``steps=0``) the start comes back as it is, without running the policy.
             steps: agent steps (default: the checkpoint's S).
             previous_clicks: earlier clicks; their hints stay in the agents' state.
             resume: continue from ``initial`` as probabilities, without the soft start.
@@ -341,6 +343,10 @@ class Refiner:
         shape = tuple(volume.shape[1:])
         start = torch.as_tensor(initial).float().reshape(1, 1, *shape).cpu()
         p = start if resume else soft_start(start, *self.soft_start)
+        if not clicks and not previous_clicks and (self.env_config.act_within_mm > 0 or steps == 0):
+            if progress is not None:  # without a click the action zone is empty (or no step is taken): nothing may change
+                progress(0, 0)
+            return p.clone()
         spacing, window = self.spacing(data), self._window(shape)
         if clicks or region is None:
             region = refinement_region(shape, list(clicks), self.reach(data))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from medrl.env.clicks import Click
 from medrl.inference.progress import sliding_window_count
 from medrl.inference.refiner import Refiner
 from medrl.models.segmenter_net import segment_probability
@@ -55,3 +56,18 @@ def test_a_stage_line_says_what_is_done_and_how_long_is_left():
     for done in range(5):
         report("segmenting (windows)", done, 4)
     assert len(shown) == 2 and shown[-1] == "segmenting (windows) 4/4"  # the first line, then the stage's end
+
+
+def test_agents_with_an_action_zone_run_nothing_without_a_click(tmp_path):
+    import dataclasses
+
+    refiner = Refiner.from_checkpoint(untrained_checkpoint(tmp_path))
+    refiner.env_config = dataclasses.replace(refiner.env_config, act_within_mm=10.0)
+    case = refiner.prepare(save_nifti(two_blob_scene().image * 200.0, torch.eye(4).numpy(), tmp_path / "scan.nii.gz"))
+    start = torch.from_numpy(two_blob_scene().initial)[None, None].float()
+    calls = []
+    refiner.policy.register_forward_hook(lambda *args: calls.append(1))
+    p = refiner.refine(case, start)
+    assert torch.equal(p >= 0.5, start >= 0.5) and calls == []  # the zone is empty: the same mask, no forward pass
+    refiner.refine(case, start, [Click((36, 20, 16), positive=True)])
+    assert calls  # with a click the policy runs
