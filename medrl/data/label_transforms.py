@@ -183,11 +183,13 @@ class CropFocusd(MapTransform):
     any centre may lie), for MONAI's ``RandCropByPosNegLabeld(label_key="crop_focus", image_key="crop_region")``.
 
     A labelled case is centred on its label (positives) or anywhere (negatives). A case known only by
-    a clinician's corrections (and the voxels a judged refinement changed, ``verdict_direction`` > 0) is
-    centred on those voxels, or within ``reach`` voxels of them, so that its patches hold what it can teach.
+    a clinician's corrections is centred on the marked voxels, or within ``reach`` voxels of them; a verdict's
+    case on the voxels its judged refinement changed (``verdict_direction`` > 0), or within ``reach`` of them:
+    so that every patch holds what the case teaches.
 
     Args:
-        reach: (x, y, z) voxels around the corrections where centres may lie (e.g. half a patch).
+        reach: (x, y, z) voxels around the corrections where centres may lie: ``(patch - 1) // 2`` keeps the
+            voxel inside its patch (a patch of even size p spans centre − p/2 to centre + p/2 − 1).
     """
 
     def __init__(self, reach: Sequence[int]):
@@ -200,9 +202,9 @@ class CropFocusd(MapTransform):
             result["crop_focus"] = result["label"]
             result["crop_region"] = torch.ones_like(result["label"])
         else:
-            marked = (result["corrections"] > 0).cpu().numpy()
-            if result.get("verdict_direction") is not None:
-                marked |= (result["verdict_direction"] > 0).cpu().numpy()
+            direction = result.get("verdict_direction")
+            judged = direction is not None and bool((direction > 0).any())
+            marked = ((direction if judged else result["corrections"]) > 0).cpu().numpy()
             size = (1, *(2 * r + 1 for r in self.reach))
             region = ndimage.maximum_filter(marked.astype(np.uint8), size=size, mode="constant")
             result["crop_focus"] = torch.from_numpy(marked.astype(np.uint8))

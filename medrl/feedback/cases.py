@@ -4,17 +4,18 @@ one case for the agents.
 A review's case starts from the mask the clinician started from (``before``), and its reward target
 comes from what the clinician did:
 
-- ``target="corrections"`` (the default): only the voxels the clinician clicked or painted carry a
+- ``target="corrections"``: only the voxels the clinician clicked or painted carry a
   target (the corrections map, 0 untouched / 1 marked background / 2 marked foreground). Where the
   reviewed scan is also a labelled case of the training dataset, that label fills in the rest, with
   the corrections overriding it. A scan without any label trains from its corrections alone.
 - ``target="accepted"``: the accepted mask is the label everywhere (the clinician approved it), the
   corrections still override it.
-- ``target="near_marks"``: the accepted mask is trusted only near what the clinician marked: within
+- ``target="near_marks"`` (the default): the accepted mask is trusted only near what the clinician marked: within
   ``feedback_trust_mm`` of a marked voxel it becomes a target (its foreground as marked foreground, its
   background as marked background), further away nothing is known; the marks themselves still win. So a
   review teaches where a correction stops as well as where it goes, without vouching for the whole mask
-  (:class:`medrl.data.label_transforms.TrustNearMarksd`).
+  (:class:`medrl.data.label_transforms.TrustNearMarksd`). On real patients it was the one of the three that
+  taught without harm (``benchmarks/bench_feedback_real.py``: the marks alone taught agents to overshoot).
 
 A verdict's case (:func:`verdict_cases`) starts from the mask the judged refinement started from, with
 the clinician's marks of that moment as corrections and no label; it brings the refinement's direction
@@ -37,6 +38,7 @@ from medrl.feedback.store import FeedbackStore, ReviewRecord, VerdictRecord, fil
 
 logger = logging.getLogger("medrl")
 FEEDBACK_TARGETS = ("corrections", "accepted", "near_marks")
+DEFAULT_FEEDBACK_TARGET = "near_marks"
 
 
 def _check_scan(record: ReviewRecord | VerdictRecord, check_hash: bool) -> None:
@@ -49,7 +51,7 @@ def _check_scan(record: ReviewRecord | VerdictRecord, check_hash: bool) -> None:
                               "its corrections no longer match it")
 
 
-def review_case(record: ReviewRecord, target: str = "corrections", labels: dict[str, str] | None = None) -> dict | None:
+def review_case(record: ReviewRecord, target: str = DEFAULT_FEEDBACK_TARGET, labels: dict[str, str] | None = None) -> dict | None:
     """One review as a training case, or ``None`` when it cannot teach anything under ``target``.
 
     Args:
@@ -91,7 +93,7 @@ def check_store(store: str | os.PathLike) -> Path:
     return Path(store)
 
 
-def review_cases(store: str | os.PathLike, target: str = "corrections", labels: dict[str, str] | None = None,
+def review_cases(store: str | os.PathLike, target: str = DEFAULT_FEEDBACK_TARGET, labels: dict[str, str] | None = None,
                  check_hash: bool = True) -> list[dict]:
     """Every accepted review of a feedback store that can teach, as training cases (oldest first).
 

@@ -53,7 +53,7 @@ from medrl.data.perturbation import PerturbationConfig
 from medrl.data.tasks import ListTasksd, SampleTaskd
 from medrl.data.transforms import Preprocessing, preprocessing_transform
 from medrl.errors import MedrlInputError
-from medrl.feedback.cases import review_cases, verdict_cases
+from medrl.feedback.cases import DEFAULT_FEEDBACK_TARGET, review_cases, verdict_cases
 from medrl.training.label_regimes import ApplyLabelRegimed, LabelRegime
 
 logger = logging.getLogger("medrl")
@@ -96,10 +96,10 @@ class MedrlDataModule(pl.LightningDataModule):
         demo_data: if ``dataset`` does not exist yet, write medrl's synthetic demo dataset there first.
         demo_cases: (train, validation, test) case counts of that demo dataset.
         feedback: a feedback store folder: its accepted reviews join the training cases.
-        feedback_target: ``"corrections"`` (only clinician-marked voxels, plus the dataset label of a
-            reviewed scan that is a labelled training case), ``"accepted"`` (the accepted mask as the
-            label) or ``"near_marks"`` (the accepted mask trusted within ``feedback_trust_mm`` of the
-            marks); see :mod:`medrl.feedback.cases`.
+        feedback_target: ``"near_marks"`` (the default: the accepted mask trusted within
+            ``feedback_trust_mm`` of the clinician's marks), ``"corrections"`` (only clinician-marked
+            voxels, plus the dataset label of a reviewed scan that is a labelled training case) or
+            ``"accepted"`` (the accepted mask as the label); see :mod:`medrl.feedback.cases`.
         feedback_trust_mm: with ``feedback_target="near_marks"``, how far from a mark the accepted mask is a target.
         feedback_repeats: each review appears this many times per epoch (weighs feedback against
             the dataset's cases).
@@ -144,7 +144,7 @@ class MedrlDataModule(pl.LightningDataModule):
         demo_data: bool = False,
         demo_cases: tuple[int, int, int] = (16, 4, 4),
         feedback: Optional[str] = None,
-        feedback_target: str = "corrections",
+        feedback_target: str = DEFAULT_FEEDBACK_TARGET,
         feedback_trust_mm: float = 10.0,
         feedback_repeats: int = 1,
         feedback_check_hash: bool = True,
@@ -272,7 +272,7 @@ class MedrlDataModule(pl.LightningDataModule):
             TrainingTargetsd(verdicts=verdicts),
             *self.starting_masks(),
             SpatialPadd(keys, spatial_size=patch),
-            CropFocusd(reach=[p // 2 for p in patch]),
+            CropFocusd(reach=[(p - 1) // 2 for p in patch]),  # a centre that far off still has the voxel in its patch
             RandCropByPosNegLabeld(keys, label_key="crop_focus", image_key="crop_region", image_threshold=0, spatial_size=patch,
                                    pos=1, neg=1, num_samples=self.hparams.patches_per_case, allow_smaller=False),
             SelectItemsd([*keys, "has_label", "from_review", *(["verdict"] if verdicts else [])]),

@@ -22,7 +22,7 @@ def _first_batch(**kwargs) -> dict:
 
 def test_reviews_train_from_their_corrections_alone(tmp_path):
     store, _ = review_store(tmp_path)
-    batch = _first_batch(feedback=str(store))
+    batch = _first_batch(feedback=str(store), feedback_target="corrections")
     assert batch["image"].shape == (4, 1, 16, 16, 16)
     assert not batch["has_label"].any() and batch["from_review"].all()
     assert not batch["label"].any()  # no label: the target is known only where the clinician marked
