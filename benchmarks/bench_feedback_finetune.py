@@ -197,8 +197,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="each review's weight against a dataset case")
     parser.add_argument("--anchor", type=float, help="a2c.anchor_weight of the feedback run (default: medrl finetune's)")
     parser.add_argument("--no-replay", action="store_true", help="fine-tune on the reviews alone, without the dataset")
-    parser.add_argument("--target", choices=("corrections", "accepted"), default="corrections",
-                        help="what a review teaches: the marked voxels only, or the accepted mask as a label")
+    parser.add_argument("--target", choices=("corrections", "accepted", "near_marks"), default="corrections",
+                        help="what a review teaches: the marked voxels only, the accepted mask as a label, or it near the marks")
     parser.add_argument("--initial-steps", type=int, default=0,
                         help="agent steps before the first click in fine-tuning episodes (control and feedback alike)")
     parser.add_argument("--threads", type=int, help="torch threads (1 when other jobs share the cores)")

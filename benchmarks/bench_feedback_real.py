@@ -228,8 +228,9 @@ def verdicts(per_seed: list[dict]) -> list[str]:
                       for r in per_seed]
             losses.append((float(np.mean(deltas)), key))
         worst, at = min(losses)
-        lines.append(f"- {agents}: on starts without the error (perturbed), the largest mean loss against base: {-worst:.3f} "
-                     f"Dice at {at}; target ≤ 0.005: {'met' if -worst <= 0.005 else 'missed'}")
+        loss = f"{-worst:.3f} Dice at {at}" if worst < 0 else f"none (at least {worst:+.3f} Dice everywhere)"
+        lines.append(f"- {agents}: on starts without the error (perturbed), the largest mean loss against base: {loss}; "
+                     f"target ≤ 0.005: {'met' if -worst <= 0.005 else 'missed'}")
     return lines
 
 
@@ -283,8 +284,9 @@ def main() -> None:
     header = (f"Base agents: `{base.command}` on {len(base_cases)} subjects ({base.seconds / 60:.1f} min, {base.steps} steps, "
               f"load {base.load_before:.1f} before); {args.reviewed} reviewed patients per seed ({2 * args.reviewed} hippocampi), "
               f"{per_seed[0]['held_out_structures']} held-out hippocampi per seed; seeds {args.seeds}; fine-tuning "
-              f"{args.steps} steps each; this run {(time.perf_counter() - clock) / 60:.0f} min, the seeds' own work "
-              f"{sum(r['seconds_own'] for r in per_seed) / 60:.0f} min")
+              f"{args.steps} steps each; this invocation {(time.perf_counter() - clock) / 60:.0f} min, the seeds' work over all "
+              f"invocations on this work folder {sum(r['seconds_own'] for r in per_seed) / 60:.0f} min (reviews, fine-tuning, "
+              f"evaluation), beside the base's training")
     print("\n" + header + "\n")
     print("\n".join(table(per_seed) + [""] + verdicts(per_seed)))
     write_text_atomically(work / "results.json", json.dumps({"settings": {k: v for k, v in vars(args).items()},
