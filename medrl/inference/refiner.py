@@ -99,6 +99,14 @@ PRECISIONS = {"32": None, "32-true": None, "bf16-mixed": torch.bfloat16, "16-mix
 """Inference precisions (Lightning's names) and the autocast dtype of each (``None``: float32, no autocast)."""
 
 
+def _cpu_layout(net: torch.nn.Module, device: torch.device) -> None:
+    """On the CPU, keep ``net``'s weights channels-last (``torch.channels_last_3d``): oneDNN's 3D convolutions, the
+    transposed ones of the UNet's up path above all, run much faster so (a click on 128³: 0.61 -> 0.44 s, the
+    same probabilities; ``benchmarks/bench_click_latency.py``). GPUs keep the default layout."""
+    if device.type == "cpu":
+        net.to(memory_format=torch.channels_last_3d)
+
+
 def _no_progress(stage: str, done: int, total: int) -> None:
     """The progress callback when nobody watches."""
 
@@ -138,11 +146,13 @@ class Refiner:
             self.segmenter = build_segmenter_net(**checkpoint.segmenter.architecture)
             self.segmenter.load_state_dict(checkpoint.segmenter.weights(checkpoint.state_dict))
             self.segmenter.to(self.device).eval()
+            _cpu_layout(self.segmenter, self.device)
         self.policy = None
         if checkpoint.policy is not None:
             self.policy = PolicyValueNet(**checkpoint.policy.architecture)
             self.policy.load_state_dict(checkpoint.policy.weights(checkpoint.state_dict))
             self.policy.to(self.device).eval()
+            _cpu_layout(self.policy, self.device)
             roi = checkpoint.policy.roi_size
             self.policy = SlidingWindowPolicy(self.policy, roi, overlap=window_overlap) if roi else self.policy
         self.env_config = EnvConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in checkpoint.env.items()})

@@ -50,3 +50,18 @@ def test_medrl_predict_runs_in_bf16(checkpoint, tmp_path):
     assert main(["predict", "--checkpoint", str(checkpoint), "--input", str(scan), "--output", str(tmp_path / "out"),
                  "--precision", "bf16-mixed"]) == 0
     assert nib.load(tmp_path / "out" / "scan_mask.nii.gz").shape == (48, 40, 32)
+
+
+def test_the_channels_last_layout_on_the_cpu_gives_the_same_probabilities(checkpoint):
+    scene = two_blob_scene()
+    image = MetaTensor(torch.from_numpy(scene.image * 200.0)[None], affine=torch.eye(4, dtype=torch.float64))
+    fast, plain = Refiner.from_checkpoint(checkpoint), Refiner.from_checkpoint(checkpoint)
+    for net in (plain.policy, plain.segmenter):
+        net.to(memory_format=torch.contiguous_format)  # the default layout, as on a GPU
+    assert next(fast.policy.parameters()).dim() == 5 and next(fast.policy.parameters()).is_contiguous(
+        memory_format=torch.channels_last_3d)
+    case = fast.prepare(image)
+    masks = [refiner.segment(case) for refiner in (fast, plain)]
+    assert torch.equal(masks[0], masks[1])
+    p_fast, p_plain = (refiner.refine(case, masks[0], [Click(scene.missed_centre, positive=True)]) for refiner in (fast, plain))
+    assert float((p_fast - p_plain).abs().max()) <= 1e-5
