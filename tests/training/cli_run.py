@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -36,3 +38,21 @@ def run_fit(cwd: Path, *overrides: str, timeout: float = 300) -> subprocess.Comp
 
 def checkpoint_step(path: Path) -> int:
     return int(torch.load(path, map_location="cpu", weights_only=True)["global_step"])
+
+
+def kill_once_checkpointed(command: list[str], cwd: Path, last: Path, step: int, timeout: float = 240) -> int:
+    """Start ``command`` in its own process group, SIGKILL it once ``last`` holds at least ``step`` optimizer
+    steps (or after ``timeout`` seconds, or when it exits by itself), and return the step ``last`` holds then
+    (0 when it was never written)."""
+    process = subprocess.Popen(command, cwd=cwd, env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            if last.is_file() and checkpoint_step(last) >= step:
+                break
+            time.sleep(0.2)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    return checkpoint_step(last) if last.is_file() else 0

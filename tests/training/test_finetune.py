@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -22,7 +19,7 @@ from medrl.inference.refiner import Refiner
 from medrl.models.checkpoint import read_checkpoint
 from medrl.training.finetune import base_config, run_folder
 from tests.inference.checkpoints import untrained_checkpoint
-from tests.training.cli_run import checkpoint_step, environment
+from tests.training.cli_run import kill_once_checkpointed
 from tests.training.review_store import review_store
 
 QUIET = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
@@ -91,7 +88,6 @@ def test_a_finetuning_run_resumes_from_its_last_checkpoint(start, tmp_path):
 
 def test_finetune_under_ddp_on_two_cpu_processes(start, tmp_path):
     """Lightning relaunches the command for rank 1; one checkpoint is written, by rank 0."""
-    import subprocess
     import sys
 
     from tests.training.cli_run import environment
@@ -217,19 +213,8 @@ def test_a_finetuning_run_killed_with_sigkill_resumes_and_trains_each_step_once(
     every_2_steps = "--trainer.callbacks.init_args.every_n_train_steps=2"
     common = ["finetune", "--checkpoint", str(checkpoint), "--feedback", str(store), "--output", str(output), every_2_steps,
               "--trainer.log_every_n_steps=1", *QUIET]
-    process = subprocess.Popen([sys.executable, "-m", "medrl.cli", *common, "--steps", "1000"], cwd=tmp_path, env=environment(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    last = run_folder(output) / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 240
-    try:
-        while time.monotonic() < deadline and process.poll() is None:
-            if last.is_file() and checkpoint_step(last) >= 4:
-                break
-            time.sleep(0.2)
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    killed_at = checkpoint_step(last)
+    killed_at = kill_once_checkpointed([sys.executable, "-m", "medrl.cli", *common, "--steps", "1000"], tmp_path,
+                                       run_folder(output) / "checkpoints" / "last.ckpt", step=4)
     assert killed_at >= 4 and not output.exists(), "the run never wrote a checkpoint, or finished"
     assert main([*common, "--steps", str(killed_at + 3), "--resume"]) == 0
     assert read_checkpoint(output)["global_step"] == killed_at + 3

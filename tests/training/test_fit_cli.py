@@ -3,17 +3,14 @@ two CPU processes, and a run killed with SIGKILL that resumes from its last chec
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 
 from medrl.models.checkpoint import read_checkpoint
-from tests.training.cli_run import REPO, TINY, checkpoint_step, environment, fit_command, run_fit
+from tests.training.cli_run import REPO, TINY, checkpoint_step, environment, fit_command, kill_once_checkpointed, run_fit
 
 CHECKPOINTS = "medrl_runs/demo/checkpoints"
 
@@ -59,21 +56,8 @@ def test_ddp_on_two_cpu_processes(tmp_path):
 
 def test_killed_run_resumes_from_last_checkpoint(tmp_path):
     every_2_steps = "--trainer.callbacks.init_args.every_n_train_steps=2"
-    process = subprocess.Popen(
-        fit_command("--trainer.max_steps=1000", every_2_steps),
-        cwd=tmp_path, env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
     last = tmp_path / CHECKPOINTS / "last.ckpt"
-    deadline = time.monotonic() + 240
-    try:
-        while time.monotonic() < deadline and process.poll() is None:
-            if last.is_file() and checkpoint_step(last) >= 4:
-                break
-            time.sleep(0.5)
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    killed_at = checkpoint_step(last)
+    killed_at = kill_once_checkpointed(fit_command("--trainer.max_steps=1000", every_2_steps), tmp_path, last, step=4)
     assert killed_at >= 4, "the run never wrote a checkpoint"
 
     result = run_fit(tmp_path, "--ckpt_path=last", f"--trainer.max_steps={killed_at + 2}", every_2_steps)
