@@ -21,6 +21,7 @@ or in one call on the input's grid (what ``medrl predict`` does):
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import time
@@ -51,7 +52,13 @@ from medrl.inference.scan_checks import scan_mismatches
 from medrl.inference.structures import StructureChange, apply_structure_change, clicks_by_structure
 from medrl.inference.tiles import Box, bounding_box, click_reach, refinement_region, shifted, tiles
 from medrl.models.checkpoint import Checkpoint
-from medrl.models.segmenter_net import build_segmenter_net, segment_labels, segment_probability
+from medrl.models.segmenter_net import (
+    WINDOW_OVERLAP,
+    WINDOWS_PER_BATCH,
+    build_segmenter_net,
+    segment_labels,
+    segment_probability,
+)
 
 logger = logging.getLogger("medrl")
 
@@ -274,15 +281,13 @@ class Refiner:
             labels = self.segment_labels(data)
             return (labels != 0 if self.foreground_labels is None else torch.isin(labels, torch.tensor(self.foreground_labels,
                                                                                   dtype=labels.dtype))).to(torch.uint8)
-        with self.autocast():
-            on_windows = None
+        on_windows = None
         if progress is not None:
-            total, done = sliding_window_count(data["image"].shape[1:], roi, 0.25, 4), [0]
+            total, done = sliding_window_count(data["image"].shape[1:], roi, WINDOW_OVERLAP, WINDOWS_PER_BATCH), itertools.count(1)
             progress("segmenting (windows)", 0, total)
 
             def on_windows() -> None:
-                done[0] += 1
-                progress("segmenting (windows)", done[0], total)
+                progress("segmenting (windows)", next(done), total)
         with self.autocast():
             probability = segment_probability(self.segmenter, self._batch(data["image"]), roi, window_device=self.device,
                                               on_windows=on_windows)
@@ -406,7 +411,7 @@ class Refiner:
             probability, entropy: also return the agents' probability map / its entropy.
             modality: the scan's modality for a checkpoint whose intensity preset is ``auto`` (see :meth:`prepare`).
             progress: optional ``progress(stage, done, total)`` through the stages (reading, segmenting,
-                refining, writing back), e.g. a :class:`~medrl.inference.progress.StageBar`.
+                refining, writing back), e.g. a :class:`~medrl.inference.progress.StageReport`.
         """
         progress = progress or _no_progress
         seconds, clock = {}, _Clock()

@@ -26,9 +26,13 @@ def build_segmenter_net(channels: Sequence[int] = (16, 32, 64, 128), strides: Se
                 num_res_units=num_res_units, norm=norm)
 
 
-def segment_probability(net: torch.nn.Module, image: torch.Tensor, roi_size: Sequence[int], sw_batch_size: int = 4,
-                        overlap: float = 0.25, window_device: torch.device | str | None = None,
-                        on_windows: Callable[[], None] | None = None) -> torch.Tensor:
+WINDOW_OVERLAP, WINDOWS_PER_BATCH = 0.25, 4
+"""The segmenter's sliding windows: their overlap and how many run per forward pass."""
+
+
+def segment_probability(net: torch.nn.Module, image: torch.Tensor, roi_size: Sequence[int],
+                        sw_batch_size: int = WINDOWS_PER_BATCH, overlap: float = WINDOW_OVERLAP,
+                        window_device: torch.device | str | None = None, on_windows: Callable[[], None] | None = None) -> torch.Tensor:
     """Foreground probability of a whole volume by sliding windows.
 
     Each window's softmax foreground channel is blended (Gaussian weights) into one output channel,
