@@ -40,9 +40,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from feedback_play import CLICKS, play
 
 from medrl.data.datasets import load_dataset
-from medrl.data.mask_metrics import dice_score
 from medrl.data.perturbation import PerturbationConfig, perturb_mask
 from medrl.data.readers import read_scan
 from medrl.data.synthetic import write_synthetic_dataset
@@ -52,7 +52,6 @@ from medrl.inference.refiner import Refiner
 from medrl.review.scripted_review import scripted_review
 from medrl.training.finetune import run_finetune
 
-CLICKS = (1, 3, 5)
 QUIET = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
          "--trainer.check_val_every_n_epoch=100000"]
 
@@ -90,26 +89,6 @@ def write_biased_starts(refiner: Refiner, cases: list[dict], folder: Path, cap: 
 
 
 # ---------------------------------------------------------------------------- the evaluation
-def play(refiner: Refiner, data: dict, start: np.ndarray, cap: np.ndarray, seed: int) -> dict:
-    """Dice (and cap recall) of ``start``, after one agents' pass without clicks, and after robot clicks."""
-    truth = data["label"][0].numpy() > 0
-    scores = {"dice": {}, "cap": {}}
-
-    def record(key, mask):
-        scores["dice"][key] = dice_score(mask, truth)
-        scores["cap"][key] = float(mask[cap].mean()) if cap.any() else float("nan")
-
-    record("start", start)
-    record("pass", refiner.refine(data, torch.from_numpy(start))[0, 0].numpy() >= 0.5)
-    env = refiner.new_env(data, torch.from_numpy(start), with_label=True, seed=seed)
-    for k in range(1, max(CLICKS) + 1):
-        env.add_clicks()
-        refiner.act(env)
-        if k in CLICKS:
-            record(f"@{k}", env.mask()[0, 0].cpu().numpy())
-    return scores
-
-
 def evaluate(checkpoint: Path, cases: list[dict], cap_share: float, seed: int) -> dict:
     """Scores per start kind, model-independent starts (the segmenter is frozen in fine-tuning)."""
     refiner = Refiner.from_checkpoint(checkpoint)
@@ -124,7 +103,8 @@ def evaluate(checkpoint: Path, cases: list[dict], cap_share: float, seed: int) -
         starts = {"systematic": segmenter & ~above(truth.shape, affine, cap_plane(truth, affine, cap_share)),
                   "segmenter": segmenter, "perturbed": perturbed > 0}
         for name, start in starts.items():
-            results[name].append(play(refiner, data, start, cap if name == "systematic" else np.zeros_like(cap), seed + index))
+            results[name].append(play(refiner, data, start, cap if name == "systematic" else np.zeros_like(cap), seed + index,
+                                      "cap"))
     return results
 
 

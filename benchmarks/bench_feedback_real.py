@@ -41,11 +41,11 @@ import numpy as np
 import torch
 from benchdoc_report import machine_facts
 from doc_sections import FEEDBACK_REAL_SECTION, put_section
+from feedback_play import CLICKS, play
 from feedback_real_plan import shuffle_new_patients, split_subjects, structure_cases, write_base_dataset
 from real_patients_runs import AGENTS_CONFIG, QUICK, REPOSITORY, train
 
 from medrl.data.atomic import write_text_atomically
-from medrl.data.mask_metrics import dice_score
 from medrl.data.perturbation import PerturbationConfig, perturb_mask
 from medrl.evaluation.cases import cropped_to_structure, prepare_case
 from medrl.feedback.store import FeedbackStore
@@ -53,35 +53,11 @@ from medrl.inference.refiner import Refiner
 from medrl.review.scripted_review import scripted_review
 from medrl.training.finetune import run_finetune
 
-CLICKS = (1, 3, 5)
 KEYS = ("start", "pass", "free pass", *(f"@{k}" for k in CLICKS))
 QUIET = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
 
 
 # ---------------------------------------------------------------------------- the evaluation
-def play(refiners: dict, data: dict, start: np.ndarray, tail: np.ndarray, seed: int) -> dict:
-    """Dice and tail recall of ``start``, after a pass without clicks (with and without the do-no-harm zone) and
-    after robot clicks. ``refiners``: ``{"zone": Refiner, "free": the same agents with the zone lifted}``."""
-    truth = data["label"][0].numpy() > 0
-    scores = {"dice": {}, "tail": {}}
-
-    def record(key, mask):
-        scores["dice"][key] = dice_score(mask, truth)
-        scores["tail"][key] = float(mask[tail].mean()) if tail.any() else float("nan")
-
-    record("start", start)
-    for key, refiner in (("pass", refiners["zone"]), ("free pass", refiners["free"])):
-        record(key, refiner.refine(data, torch.from_numpy(start))[0, 0].numpy() >= 0.5)
-    refiner = refiners["zone"]
-    env = refiner.new_env(data, torch.from_numpy(start), with_label=True, seed=seed)
-    for k in range(1, max(CLICKS) + 1):
-        env.add_clicks()
-        refiner.act(env)
-        if k in CLICKS:
-            record(f"@{k}", env.mask()[0, 0].cpu().numpy())
-    return scores
-
-
 def evaluate(checkpoint: Path, cases, seed: int, margin_mm: float) -> dict:
     """Per start (``cut``, ``perturbed``): one score dict per held-out structure, each played in the box of its
     truth grown by ``margin_mm`` (as ``medrl evaluate --crop-margin`` does)."""
@@ -96,9 +72,9 @@ def evaluate(checkpoint: Path, cases, seed: int, margin_mm: float) -> dict:
         data, truth, cut = prepared.data, prepared.label > 0, cut.numpy()
         perturbed, _ = perturb_mask(truth.astype(np.uint8), prepared.spacing, seed * 100 + index,
                                     PerturbationConfig(target_dice=(0.6, 0.8)))
-        refiners = {"zone": zone, "free": free}
-        results["cut"].append(play(refiners, data, cut, truth & ~cut, seed * 100 + index))
-        results["perturbed"].append(play(refiners, data, perturbed > 0, np.zeros_like(truth), seed * 100 + index))
+        passes = {"pass": zone, "free pass": free}  # the do-no-harm zone as trained, and lifted
+        results["cut"].append(play(zone, data, cut, truth & ~cut, seed * 100 + index, "tail", passes))
+        results["perturbed"].append(play(zone, data, perturbed > 0, np.zeros_like(truth), seed * 100 + index, "tail", passes))
     return results
 
 
