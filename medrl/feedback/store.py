@@ -227,7 +227,7 @@ class FeedbackStore:
         """The review recorded for ``session_id``, or ``None`` (also for ``None``)."""
         if session_id is None:
             return None
-        return next((r for r in self.reviews() if r.session_id == session_id), None)
+        return next(iter(self.reviews(session_id)), None)
 
     def add_verdict(self, scan_path: str | os.PathLike, reviewer: str, verdict: int, masks: dict, affine: np.ndarray,
                     clicks_ras: list, checkpoint: str | None = None, session_id: str | None = None) -> VerdictRecord:
@@ -257,11 +257,12 @@ class FeedbackStore:
         return next(r for r in self.verdicts() if r.verdict_uid == uid)
 
     # ------------------------------------------------------------------------------ reading
-    def reviews(self) -> list[ReviewRecord]:
-        """Every accepted review, oldest first."""
+    def reviews(self, session_id: str | None = None) -> list[ReviewRecord]:
+        """Every accepted review, oldest first (only the one of ``session_id``, when given)."""
+        where, parameters = ("WHERE session_id = ? ", (session_id,)) if session_id is not None else ("", ())
         rows = self._select("SELECT id, review_uid, scan_path, scan_sha256, reviewer, created_utc, clicks_ras_json, checkpoint, "
                             "accepted_path, before_path, after_path, corrections_path, structure_json, session_id "
-                            "FROM reviews ORDER BY id")
+                            f"FROM reviews {where}ORDER BY id", parameters)
         return [ReviewRecord(*row[:6], json.loads(row[6]), *row[7:12], json.loads(row[12]) if row[12] else None, row[13])
                 for row in rows]
 
@@ -270,11 +271,11 @@ class FeedbackStore:
         rows = self._select(f"SELECT {', '.join(VERDICT_COLUMNS)} FROM verdicts ORDER BY id")
         return [VerdictRecord(*row[:6], json.loads(row[6]), *row[7:]) for row in rows]
 
-    def _select(self, query: str) -> list[tuple]:
+    def _select(self, query: str, parameters: tuple = ()) -> list[tuple]:
         """Rows of a query on a read-only connection (never blocks the writer)."""
         connection = sqlite3.connect(f"file:{self.folder / DATABASE}?mode=ro", uri=True, timeout=30)
         try:
-            return connection.execute(query).fetchall()
+            return connection.execute(query, parameters).fetchall()
         finally:
             connection.close()
 
@@ -299,7 +300,7 @@ class FeedbackStore:
     def open_sessions(self) -> list[str]:
         """Sessions with autosaved, not yet accepted work."""
         folder = self.folder / "autosave"
-        recorded = {r.session_id for r in self.reviews()}
+        recorded = {row[0] for row in self._select("SELECT session_id FROM reviews WHERE session_id IS NOT NULL")}
         return sorted(p.stem for p in folder.glob("*.json") if p.stem not in recorded) if folder.is_dir() else []
 
     def close_session(self, session: str) -> None:
