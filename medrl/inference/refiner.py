@@ -381,7 +381,8 @@ class Refiner:
 
     def reach(self, data: dict) -> tuple[int, int, int]:
         """Half-size in working-grid voxels of the box one click can change (:func:`~medrl.inference.tiles.click_reach`)."""
-        return click_reach(self.spacing(data), self.env_config.hint_sigma_mm, self._window(data["image"].shape[1:]))
+        return click_reach(self.spacing(data), self.env_config.hint_sigma_mm, self._window(data["image"].shape[1:]),
+                           self.env_config.act_within_mm)
 
     def _refine_tile(self, volume: torch.Tensor, p: torch.Tensor, context: Box, previous_clicks: Sequence[Click],
                      clicks: Sequence[Click], spacing, steps: int | None) -> torch.Tensor:

@@ -3,7 +3,10 @@
 * **Region.** After clicks, the agents refine a box around the new clicks: each click's hint map
   reach (4σ, where the hint has fallen below 4e-4) and at least one policy window on each side. Farther
   away a click cannot change what the agents see, and the clinician's mask there is kept as it was.
-  Without clicks, or when the boxes cover most of the scan, the region is the whole scan.
+  Agents with an action zone (``EnvConfig.act_within_mm``) may change nothing farther from a click than
+  the zone's radius, so their region is the zones' box: the policy then runs on that box and its halo only,
+  whatever the size of the scan. Without clicks, or when the boxes cover most of the scan, the region is
+  the whole scan.
 * **Tiles.** The region is cut into tiles of at most ``tile_edge`` voxels per side. Each tile is
   refined with a ``halo`` of context around it (the policy sees real neighbours, not padding) and
   only its core is kept, so results do not depend on the tiling beyond the policy's own windows.
@@ -67,9 +70,15 @@ def bounding_box(mask: torch.Tensor) -> Box | None:
     return Box(tuple(int(v) for v in indices.min(dim=0).values), tuple(int(v) + 1 for v in indices.max(dim=0).values))
 
 
-def click_reach(spacing: Sequence[float], hint_sigma_mm: float, window: Sequence[int]) -> tuple[int, int, int]:
-    """Half-size in voxels, per axis, of the box a click can influence: the hint's reach
-    (``HINT_REACH_SIGMAS``·σ in mm) and at least half a policy window."""
+def click_reach(spacing: Sequence[float], hint_sigma_mm: float, window: Sequence[int],
+                act_within_mm: float = 0.0) -> tuple[int, int, int]:
+    """Half-size in voxels, per axis, of the box a click can change.
+
+    Without an action zone (``act_within_mm`` 0): the hint's reach (``HINT_REACH_SIGMAS``·σ in mm) and at
+    least half a policy window. With one: the zone's radius, ``act_within_mm`` (a click's zone is never
+    wider; the environment keeps every farther voxel as it was)."""
+    if act_within_mm > 0:
+        return tuple(math.ceil(act_within_mm / s) for s in spacing)
     return tuple(max(int(w) // 2, math.ceil(HINT_REACH_SIGMAS * hint_sigma_mm / s)) for s, w in zip(spacing, window))
 
 

@@ -3,12 +3,15 @@ and refining tile by tile gives the mask refining the whole scan at once gives."
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 from monai.data import MetaTensor
 
 from medrl.env.clicks import Click
+from medrl.env.state import soft_start
 from medrl.inference.refiner import Refiner
 from medrl.inference.tiles import Box, click_reach, refinement_region, shifted, tiles
 
@@ -75,3 +78,53 @@ def test_a_click_changes_nothing_outside_its_region(trained_agents):
     outside[region.slices] = False
     np.testing.assert_array_equal((p[0, 0].numpy() >= 0.5)[outside], scene.initial[outside])
     assert float(p[0, 0][click.index]) == 1.0  # the clicked voxel keeps the clinician's label
+
+
+def test_a_zone_reaches_as_far_as_its_radius():
+    assert click_reach((1.0, 1.0, 2.5), hint_sigma_mm=5.0, window=(32, 32, 32), act_within_mm=10.0) == (10, 10, 4)
+    assert click_reach((0.8, 1.0, 3.0), hint_sigma_mm=5.0, window=(64, 64, 64), act_within_mm=7.0) == (9, 7, 3)
+
+
+def _with_zone(refiner: Refiner, radius_mm: float) -> Refiner:
+    refiner.env_config = dataclasses.replace(refiner.env_config, act_within_mm=radius_mm, act_one_way=True)
+    return refiner
+
+
+class _CountingPolicy(torch.nn.Module):
+    """A policy wrapper that records the spatial size of every state it is given."""
+
+    def __init__(self, policy):
+        super().__init__()
+        self.policy, self.shapes = policy, []
+
+    def forward(self, state):
+        self.shapes.append(tuple(state.shape[2:]))
+        return self.policy(state)
+
+
+def test_agents_with_a_zone_run_only_around_it_and_refine_as_over_a_wide_region(trained_agents):
+    scene = two_blob_scene(shape=(128, 40, 32))
+    refiner = _with_zone(Refiner.from_checkpoint(trained_agents), radius_mm=6.0)
+    case = _case(refiner, scene.image)
+    click, initial = Click(scene.missed_centre, True), torch.from_numpy(scene.initial)
+    counting = refiner.policy = _CountingPolicy(refiner.policy)
+    p = refiner.refine(case, initial, [click])[0, 0]
+
+    halo = [w // 2 for w in (48, 40, 32)]
+    zone_box = Box(click.index, tuple(i + 1 for i in click.index)).grown((6, 6, 6), scene.image.shape)
+    assert counting.shapes == [zone_box.grown(halo, scene.image.shape).shape]  # the zone's box and its halo, once
+    changed = (p.numpy() >= 0.5) != scene.initial.astype(bool)
+    assert changed.sum() > 20  # the agents did act around the click
+    distance = np.sqrt(sum((g - c) ** 2 for g, c in zip(np.indices(scene.image.shape), click.index)))
+    assert not changed[distance > 6.0].any()  # nothing beyond the zone
+
+    wide = Box.whole(scene.image.shape)  # the same click refined over the whole scan as one tile
+    volume = case["image"].as_tensor()
+    p_wide = refiner._refine_tile(volume, soft_start(initial.float()[None, None], *refiner.soft_start), wide, [], [click],
+                                  refiner.spacing(case), None)[0, 0]
+    within, truth = distance <= 6.0, scene.label.astype(bool)
+    agreement = float(((p_wide.numpy() >= 0.5) == (p.numpy() >= 0.5))[within].mean())
+    right, right_wide = (float(((q.numpy() >= 0.5) == truth)[within].mean()) for q in (p, p_wide))
+    print(f"zone box vs whole scan: {agreement:.2%} of the zone's voxels agree; right {right:.2%} vs {right_wide:.2%}")
+    assert agreement > 0.9
+    assert right >= right_wide - 0.01
