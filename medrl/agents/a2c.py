@@ -42,6 +42,8 @@ class A2CConfig:
             fine-tuning started from (0 = off; needs a reference policy in the rollout).
         trained_steps: steps of each episode the update learns from, drawn at random (``None``: all of
             them); fewer cost fewer forward and backward passes (see :mod:`medrl.agents.rollout`).
+        error_weight: weight in the behaviour-cloning loss of agents whose mask is wrong before the step,
+            against 1 for those whose mask is right (1 = every agent alike).
     """
 
     gamma: float = 0.95
@@ -53,6 +55,7 @@ class A2CConfig:
     max_grad_norm: float | None = None
     anchor_weight: float = 0.0
     trained_steps: int | None = None
+    error_weight: float = 1.0
 
 
 class A2CLossTerms(NamedTuple):
@@ -103,7 +106,8 @@ def compute_loss(
     if use_cloning and b.b_oracle_actions is None:
         raise ValueError("behaviour cloning needs the oracle actions: play the rollout with record_oracle=True")
     cloning = (
-        behaviour_cloning_loss(b.b_logits, b.at_trained_steps(b.b_oracle_actions), b_valid, action_dim=ACTION_DIM)
+        behaviour_cloning_loss(b.b_logits, b.at_trained_steps(b.b_oracle_actions), b_valid, action_dim=ACTION_DIM,
+                               weight=_error_weights(b, config.error_weight))
         if use_cloning
         else torch.zeros((), device=b.b_logits.device)
     )
@@ -119,6 +123,13 @@ def compute_loss(
         anchor = anchor_loss(b.b_logits, b.b_reference_logits, ~b_valid, action_dim=ACTION_DIM)
         total = total + config.anchor_weight * anchor
     return A2CLossTerms(total, a2c.policy, a2c.value, a2c.entropy, cloning, anchor)
+
+
+def _error_weights(b: Rollout, error_weight: float) -> torch.Tensor | None:
+    """(T', B, N) float32 cloning weights: ``error_weight`` where the mask was wrong, 1 elsewhere; ``None`` at 1."""
+    if error_weight == 1.0 or b.b_wrong is None:
+        return None
+    return 1.0 + (error_weight - 1.0) * b.at_trained_steps(b.b_wrong).float()
 
 
 def a2c_update(

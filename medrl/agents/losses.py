@@ -106,18 +106,24 @@ def behaviour_cloning_loss(
     oracle_actions: torch.Tensor,
     valid: torch.Tensor | None = None,
     action_dim: int = -1,
+    weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Cross-entropy of the policy against the oracle actions, mean over valid agents.
+    """Cross-entropy of the policy against the oracle actions, mean over valid agents (weighted by ``weight``).
 
     Args:
         logits: (…, A) action logits, the action axis at ``action_dim``.
         oracle_actions: (…) int64 best immediate actions (``RefinementEnv.oracle_actions``).
         valid: optional (…) bool.
+        weight: optional (…) float ≥ 0 per agent; the mean is Σ w·ce / Σ w over valid agents.
 
     Returns:
         Scalar float32 ≥ 0 (log A for a uniform policy).
     """
-    return masked_mean(-_taken(F.log_softmax(logits, dim=action_dim), oracle_actions, action_dim), valid)
+    cross_entropy = -_taken(F.log_softmax(logits, dim=action_dim), oracle_actions, action_dim)
+    if weight is None:
+        return masked_mean(cross_entropy, valid)
+    weight = weight if valid is None else weight * valid.to(weight.dtype)
+    return (cross_entropy * weight).sum() / weight.sum().clamp(min=1e-12)
 
 
 def anchor_loss(

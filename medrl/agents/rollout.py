@@ -41,6 +41,8 @@ class Rollout:
         b_rewards: (T, B, N) float32 agent rewards (a region's: mean over its valid voxels).
         b_valid: (T, B, N) bool, agents whose target was known (and that could act) at that step.
         b_oracle_actions: (T, B, N) int64 best immediate actions, or ``None`` if not recorded.
+        b_wrong: (T, B, N) bool, agents whose mask disagreed with the target before the step, recorded with the
+            oracle actions (else ``None``).
         b_reference_logits: (T', B, A, N) float32 logits of a reference policy for the states of ``b_steps``
             (no autograd graph), or ``None`` without a reference.
         bootstrap_value: (B, N) float32 V(s⁽ᵀ⁾) of the final state, detached.
@@ -56,6 +58,7 @@ class Rollout:
     b_rewards: torch.Tensor
     b_valid: torch.Tensor
     b_oracle_actions: torch.Tensor | None
+    b_wrong: torch.Tensor | None
     b_reference_logits: torch.Tensor | None
     bootstrap_value: torch.Tensor
     dice_before: torch.Tensor
@@ -108,7 +111,7 @@ def rollout(
     Returns:
         A :class:`Rollout`. Under ``torch.no_grad()`` no graph is kept (evaluation).
     """
-    b_logits, b_values, b_actions, b_rewards, b_valid, b_oracle, b_reference = [], [], [], [], [], [], []
+    b_logits, b_values, b_actions, b_rewards, b_valid, b_oracle, b_wrong, b_reference = [], [], [], [], [], [], [], []
     dice_before, dice_after = [], []
     total = initial_steps + interactions * steps
     chosen = torch.arange(total) if trained_steps is None or trained_steps >= total else torch.randperm(total)[:trained_steps].sort().values
@@ -129,6 +132,7 @@ def rollout(
             valid = env.agent_valid()
             if record_oracle:
                 b_oracle.append(env.oracle_actions())
+                b_wrong.append(env.agent_wrong())
             _, reward_map = env.step(actions)
             b_logits.append(logits)
             b_values.append(values)
@@ -161,6 +165,7 @@ def rollout(
         b_rewards=torch.stack(b_rewards),
         b_valid=torch.stack(b_valid),
         b_oracle_actions=torch.stack(b_oracle) if record_oracle else None,
+        b_wrong=torch.stack(b_wrong) if record_oracle else None,
         b_reference_logits=reference_logits,
         bootstrap_value=bootstrap_value,
         dice_before=torch.stack(dice_before),

@@ -381,6 +381,12 @@ class RefinementEnv:
         known = self.known if self.may_raise is None else self.known & (self.may_raise | self.may_lower)
         return self.agents.pool(known.float())[:, 0] > 0
 
+    def agent_wrong(self) -> torch.Tensor:
+        """(B, N) bool: agents whose current mask disagrees with the reward's target (a region's: on most of its
+        known voxels)."""
+        wrong = (to_mask(self.p) != (self.target >= 0.5)).float()
+        return self.agents.pool(wrong, self.known)[:, 0] > 0.5
+
     def agent_rewards(self, reward_map: torch.Tensor) -> torch.Tensor:
         """(B, N) float32 agent rewards: a region's is the mean reward of its known voxels."""
         return self.agents.pool(reward_map, self.known)[:, 0]

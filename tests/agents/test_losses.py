@@ -142,3 +142,14 @@ def test_anchor_is_the_kl_from_the_reference_by_hand():
     trained = logits.clone().requires_grad_(True)
     anchor_loss(trained, reference.requires_grad_(True)).backward()
     assert trained.grad.abs().sum() > 0 and reference.grad is None  # only the trained policy moves
+
+
+def test_weighted_behaviour_cloning_is_the_weighted_mean_of_the_cross_entropies():
+    logits = torch.log(torch.tensor([[0.5, 0.5], [0.9, 0.1], [0.2, 0.8]]))
+    oracle = torch.tensor([0, 1, 1])
+    ce = -torch.log(torch.tensor([0.5, 0.1, 0.8]))
+    weight = torch.tensor([1.0, 3.0, 1.0])
+    valid = torch.tensor([True, True, False])
+    got = behaviour_cloning_loss(logits, oracle, valid, weight=weight)
+    assert torch.isclose(got, (ce[0] + 3 * ce[1]) / 4)
+    assert torch.isclose(behaviour_cloning_loss(logits, oracle, valid), (ce[0] + ce[1]) / 2)
