@@ -142,3 +142,18 @@ def test_only_the_trained_steps_keep_their_graph_and_their_logits_chose_the_acti
     with torch.no_grad():
         evaluation = rollout(reset_env(tiny_batch, region_agents=False), policy, interactions=3, steps=1, sample=False)
     assert evaluation.b_logits.shape[0] == 3 and not evaluation.b_logits.requires_grad
+
+
+def test_the_cloning_loss_weighs_the_agents_whose_mask_was_wrong(tiny_batch):
+    env = reset_env(tiny_batch, region_agents=False)
+    wrong_at_start = (env.mask() != (env.target >= 0.5)).flatten(1)
+    b = rollout(env, small_policy(), interactions=1, steps=1)
+    known = env.known.flatten(1)
+    assert torch.equal(b.b_wrong[0][known], wrong_at_start[known])  # the clicks change no p: wrong as at the start
+    assert b.b_wrong[0].any() and not b.b_wrong[0].all()
+    weighted = compute_loss(b, A2CConfig(error_weight=4.0), warm_start=True)
+    weight = 1.0 + 3.0 * b.b_wrong.float()
+    by_hand = behaviour_cloning_loss(b.b_logits, b.b_oracle_actions, b.b_valid, action_dim=2, weight=weight)
+    assert weighted.cloning.item() == pytest.approx(by_hand.item(), abs=1e-6)
+    plain = compute_loss(b, A2CConfig(), warm_start=True)
+    assert plain.cloning.item() != pytest.approx(weighted.cloning.item(), abs=1e-4)
