@@ -67,3 +67,16 @@ def test_targets_are_checked_on_the_numbers():
     met = {v.target: v.met for v in verdicts(bad, bad, [], interactions=5)}
     assert not met["Dice@5 ≥ start + 0.10"] and not met["Dice@5 ≥ click network"] and not met["mean Dice never below the start"]
     assert not met["segmenter's masks: no loss at any click"] and met["segmenter's masks: a gain after 5"]
+
+
+@pytest.mark.skipif(not (REAL / "brain_mr_miccai2012" / "dataset.json").is_file(), reason="../shared/data/real is absent")
+def test_the_development_split_tests_other_patients_than_the_benchmark(tmp_path):
+    from real_patients_dev import DEV_SUBJECTS, write_split
+
+    training, test = write_split(REAL, tmp_path / "dev")
+    trained = {patient_of(c) for path in training for c in json.loads(path.read_text())["training"]}
+    tested = {patient_of(c) for c in json.loads(test.read_text())["test"]}
+    assert tested == set(DEV_SUBJECTS) and not trained & tested
+    for index in range(2):
+        benchmark_tested = make_fold(REAL, tmp_path / f"fold_{index}", index, 2).test_patients["brain_mr_miccai2012"]
+        assert not tested & set(benchmark_tested)
