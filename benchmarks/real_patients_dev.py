@@ -7,7 +7,7 @@ sides of the six benchmark structures (36 cases), from perturbed truth (Dice 0.6
 interactions in the box of the structure + 20 mm — the protocol of ``medrl evaluate``. Prints, per checkpoint,
 mean Dice after 1/3/5/10 interactions, the harm rate (interactions lowering a case's Dice by > 0.005), the worst
 step and the median seconds per interaction; with two or more checkpoints also the paired differences to the first
-(mean ± 95% CI over cases). Evaluations are cached in ``--work`` per checkpoint file.
+(mean ± Student-t 95% CI over cases). Evaluations are cached in ``--work`` per checkpoint file.
 
     python benchmarks/real_patients_dev.py --work DIR --split-only                 # write the split's dataset files
     medrl fit --config configs/agents_any_structure.yaml --data.dataset "$(cat DIR/split/training.txt)"
@@ -17,24 +17,22 @@ step and the median seconds per interaction; with two or more checkpoints also t
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
-import math
 import statistics
 from pathlib import Path
 
-from real_patients_plan import BRAIN, BRAIN_STRUCTURES, BRATS, SARCOMA, SINGLE, _write, patient_of
+from real_patients_plan import BRAIN, BRAIN_STRUCTURES, BRATS, MODALITIES, SARCOMA, SINGLE, _write, patient_of
+from real_patients_table import Curve, harm_rate, read_curves
 
 from medrl.data.datasets import load_dataset
 from medrl.evaluation.run import run_evaluation
 from medrl.evaluation.settings import EvaluationSettings
+from medrl.evaluation.summary import mean_ci
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 DATA = REPOSITORY.parent / "shared" / "data" / "real"
 DEV_SUBJECTS = ("1003", "1008", "1025")
-MODALITIES = {BRAIN: "MR", BRATS: "FLAIR", SARCOMA: None, SINGLE: None}
-HARM = 0.005
 KS = (1, 3, 5, 10)
 
 
@@ -51,10 +49,9 @@ def write_split(data_root: Path, folder: Path) -> tuple[list[Path], Path]:
     return training, test
 
 
-def evaluate_checkpoint(checkpoint: Path, test: Path, folder: Path) -> dict[tuple[str, str], dict[int, float]]:
-    """Dice per (task, case) per interaction of the agents in ``checkpoint`` on the split's 12 tasks."""
-    dice: dict[tuple[str, str], dict[int, float]] = {}
-    seconds = []
+def evaluate_checkpoint(checkpoint: Path, test: Path, folder: Path) -> dict[tuple[str, str], Curve]:
+    """The agents' curve per (task, case) of ``checkpoint`` on the split's 12 tasks (evaluations cached in ``folder``)."""
+    curves = {}
     for structure, values in BRAIN_STRUCTURES.items():
         for side, value in zip(("R", "L"), values):
             task = f"{structure.replace(' ', '_')}_{side}"
@@ -64,31 +61,24 @@ def evaluate_checkpoint(checkpoint: Path, test: Path, folder: Path) -> dict[tupl
                     checkpoint=str(checkpoint), data=str(test), output=str(output), interactions=max(KS),
                     start="perturbed", perturbation_dice=(0.6, 0.8), foreground_labels=(value,), crop_margin_mm=20.0,
                     overwrite=True), progress=False)
-            with open(output / "interactions.csv", encoding="utf-8") as handle:
-                for row in csv.DictReader(handle):
-                    if row["method"] == "medrl":
-                        dice.setdefault((task, row["case"]), {})[int(row["interaction"])] = float(row["dice"])
-                        if int(row["interaction"]) > 0 and row["seconds"]:
-                            seconds.append(float(row["seconds"]))
-    dice["seconds"] = {0: statistics.median(seconds)} if seconds else {0: float("nan")}
-    return dice
+            curves.update({(task, c.case): c for c in read_curves(output, "brain", task, "perturbed") if c.method == "medrl"})
+    return curves
 
 
-def summary_line(name: str, dice: dict) -> str:
-    cases = {key: curve for key, curve in dice.items() if key != "seconds"}
-    steps = [curve[k] - curve[k - 1] for curve in cases.values() for k in range(1, max(KS) + 1)]
-    means = "  ".join(f"@{k} {statistics.mean(c[k] for c in cases.values()):.3f}" for k in (0, *KS))
-    return (f"{name}: {len(cases)} cases  {means}  harm {sum(s < -HARM for s in steps) / len(steps):.1%}  "
-            f"worst {min(steps):+.3f}  s/interaction {dice['seconds'][0]:.3f}")
+def summary_line(name: str, curves: dict[tuple[str, str], Curve]) -> str:
+    means = "  ".join(f"@{k} {statistics.mean(c.dice[k] for c in curves.values()):.3f}" for k in (0, *KS))
+    worst = min(after - before for c in curves.values() for before, after in zip(c.dice, c.dice[1:]))
+    seconds = statistics.median(s for c in curves.values() for s in c.seconds)
+    return (f"{name}: {len(curves)} cases  {means}  harm {harm_rate(list(curves.values())):.1%}  worst {worst:+.3f}  "
+            f"s/interaction {seconds:.3f}")
 
 
-def paired_line(name: str, dice: dict, base: dict) -> str:
+def paired_line(name: str, curves: dict[tuple[str, str], Curve], base: dict[tuple[str, str], Curve]) -> str:
     parts = []
     for k in KS:
-        diffs = [dice[key][k] - base[key][k] for key in base if key != "seconds"]
-        half = 1.96 * statistics.stdev(diffs) / math.sqrt(len(diffs))
-        parts.append(f"@{k} {statistics.mean(diffs):+.4f} ± {half:.4f}")
-    return f"{name} minus the first: " + "  ".join(parts)
+        estimate = mean_ci([curves[key].dice[k] - base[key].dice[k] for key in base])
+        parts.append(f"@{k} {estimate.mean:+.4f} ± {(estimate.high - estimate.low) / 2:.4f}")
+    return f"{name} minus the first (mean, 95% CI half-width): " + "  ".join(parts)
 
 
 def main() -> None:

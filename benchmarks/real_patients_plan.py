@@ -34,6 +34,7 @@ BRAIN_STRUCTURES = {  # label values of brain_mr_miccai2012 (its label_names.csv
     "lateral ventricle": (51, 52), "amygdala": (31, 32),
 }
 BRATS_WHOLE_TUMOUR = (1, 2, 3, 4)
+MODALITIES = {BRAIN: "MR", BRATS: "FLAIR", SARCOMA: None, SINGLE: None}  # each training file's dataset modality
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,6 @@ def _held_out(patients: list[str], fold: int, folds: int) -> set[str]:
 def make_fold(data_root: Path, folder: Path, fold: int, folds: int, seed: int = 0) -> Fold:
     """Write fold ``fold`` of ``folds``'s training and test dataset files into ``folder`` and list its tasks."""
     cases = {name: load_dataset(data_root / name, "training") for name in (BRAIN, BRATS, SARCOMA, SINGLE)}
-    modalities = {BRAIN: "MR", BRATS: "FLAIR", SARCOMA: None, SINGLE: None}
     subjects = sorted(patient_of(c) for c in cases[BRAIN])
     order = [subjects[i] for i in np.random.default_rng(seed).permutation(len(subjects))]
     brain_test = set(order[fold * BRAIN_TEST_SUBJECTS:(fold + 1) * BRAIN_TEST_SUBJECTS])
@@ -114,7 +114,7 @@ def make_fold(data_root: Path, folder: Path, fold: int, folds: int, seed: int = 
     for name, members in cases.items():
         train = [c for c in members if patient_of(c) not in held[name]]
         test = [c for c in members if patient_of(c) in held[name]]
-        training.append(_write(folder / "train" / f"{name}.json", name, modalities[name], train, []))
+        training.append(_write(folder / "train" / f"{name}.json", name, MODALITIES[name], train, []))
         if test:
             tests[name] = test
     tasks = []
