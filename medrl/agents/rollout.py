@@ -45,7 +45,7 @@ class Rollout:
             oracle actions (else ``None``).
         b_reference_logits: (T', B, A, N) float32 logits of a reference policy for the states of ``b_steps``
             (no autograd graph), or ``None`` without a reference.
-        bootstrap_value: (B, N) float32 V(s⁽ᵀ⁾) of the final state, detached.
+        bootstrap_value: (B, N) float32 V(s⁽ᵀ⁾) of the final state, detached (zeros when not bootstrapped).
         dice_before: (K, B) float32 Dice after each interaction's clicks, before the agents act.
         dice_after: (K, B) float32 Dice after each interaction's S steps.
         volume_shape: (D, H, W) for per-voxel agents (agent tensors reshape to volumes), else ``None``.
@@ -89,6 +89,7 @@ def rollout(
     reference: PolicyValueNet | None = None,
     initial_steps: int = 0,
     trained_steps: int | None = None,
+    bootstrap: bool = True,
 ) -> Rollout:
     """Play K = ``interactions`` robot-clinician interactions of S = ``steps`` agent steps each.
 
@@ -107,6 +108,8 @@ def rollout(
             replacement, from torch's random stream before the first step) keep the autograd graph of
             their acting forward pass for the update; ``None``: all T. The other steps act without one,
             so memory holds at most ``trained_steps`` graphs and no step is computed twice.
+        bootstrap: score the final state's value V(s⁽ᵀ⁾) (one more forward pass); False records zeros, for an
+            update that treats the last state as terminal (``A2CConfig.bootstrap`` False).
 
     Returns:
         A :class:`Rollout`. Under ``torch.no_grad()`` no graph is kept (evaluation).
@@ -147,8 +150,10 @@ def rollout(
             dice_before.append(env.dice())
             act(steps)
             dice_after.append(env.dice())
-        _, value_map = policy(env.state())
-        bootstrap_value = env.agents.pool(value_map)[:, 0]
+        if bootstrap:
+            bootstrap_value = env.agents.pool(policy(env.state())[1])[:, 0]
+        else:
+            bootstrap_value = torch.zeros_like(b_values[-1])
 
     if trained:  # the update sees the chosen steps only
         logits = torch.stack([b_logits[i] for i in chosen.tolist()])

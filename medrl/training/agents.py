@@ -224,7 +224,7 @@ class AgentsModule(pl.LightningModule):
         b = rollout(self.make_env(batch, initial), self.policy, self.hparams.interactions, self.hparams.steps,
                     record_oracle=self.a2c_config.warm_start_updates > 0 or self.a2c_config.cloning_weight > 0,
                     reference=self.reference, initial_steps=self.hparams.initial_steps,
-                    trained_steps=self.a2c_config.trained_steps)
+                    trained_steps=self.a2c_config.trained_steps, bootstrap=self.a2c_config.bootstrap)
         optimizer = self.optimizers()
         terms = a2c_update(self.policy, optimizer, b, self.a2c_config, self.global_step, backward=self.manual_backward,
                            clip_gradients=lambda norm: self.clip_gradients(optimizer, gradient_clip_val=norm,
