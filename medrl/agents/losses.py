@@ -97,7 +97,11 @@ def _taken(log_probs: torch.Tensor, actions: torch.Tensor, action_dim: int) -> t
 def entropy_bonus(logits: torch.Tensor, valid: torch.Tensor | None = None, action_dim: int = -1) -> torch.Tensor:
     """Mean policy entropy H = −Σ_a π(a) log π(a) (nats) over valid agents; logits (…, A) with the
     action axis at ``action_dim``; scalar ≥ 0."""
-    log_probs = F.log_softmax(logits, dim=action_dim)
+    return _entropy(F.log_softmax(logits, dim=action_dim), valid, action_dim)
+
+
+def _entropy(log_probs: torch.Tensor, valid: torch.Tensor | None, action_dim: int) -> torch.Tensor:
+    """:func:`entropy_bonus` from the log-probabilities (``log_softmax`` of the logits)."""
     return masked_mean(-(log_probs.exp() * log_probs).sum(action_dim), valid)
 
 
@@ -192,5 +196,5 @@ def a2c_loss(
     log_probs = F.log_softmax(logits, dim=action_dim)
     pg = policy_loss(log_probs, actions, advantages(returns, values), valid, action_dim)
     critic = value_loss(returns, values, valid)
-    entropy = entropy_bonus(logits, valid, action_dim)
+    entropy = _entropy(log_probs, valid, action_dim)
     return A2CLoss(pg + value_coef * critic - entropy_coef * entropy, pg, critic, entropy)

@@ -146,7 +146,8 @@ def dice_score(pred, target) -> float:
 
 def known_dice(mask: torch.Tensor, target: torch.Tensor, known: torch.Tensor | None = None) -> torch.Tensor:
     """(B,) float32 Dice of a batch of masks against their targets within ``known`` (the batched, on-device form of
-    :func:`dice_score`, for validation and training logs).
+    :func:`dice_score`, counted exactly in integers like it, for validation and training logs: a rollout logs it
+    twice per interaction, where MONAI's float call cost as much as a tenth of an update).
 
     Args:
         mask: (B, 1, X, Y, Z) bool (or {0, 1}) masks.
@@ -156,11 +157,13 @@ def known_dice(mask: torch.Tensor, target: torch.Tensor, known: torch.Tensor | N
     Returns:
         Empty target and empty mask give 1; a volume without a known voxel gives NaN.
     """
-    mask = mask.bool()
-    known = torch.ones_like(mask) if known is None else known.bool()
-    dice = compute_dice((mask & known).float(), (target > 0.5).float() * known, include_background=True,
-                        ignore_empty=False)[:, 0]
-    return dice.masked_fill(~known.flatten(1).any(1), float("nan"))
+    mask, truth = mask.bool().flatten(1), (target > 0.5).flatten(1)
+    if known is not None:
+        known = known.bool().flatten(1)
+        mask, truth = mask & known, truth & known
+    overlap, total = (mask & truth).sum(1), mask.sum(1) + truth.sum(1)
+    dice = torch.where(total > 0, 2.0 * overlap / total.clamp(min=1), 1.0).float()
+    return dice if known is None else dice.masked_fill(~known.any(1), float("nan"))
 
 
 def hd95_mm(pred, target, spacing: Sequence[float]) -> float:

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from monai.metrics import compute_hausdorff_distance, compute_surface_dice
+from monai.metrics import compute_dice, compute_hausdorff_distance, compute_surface_dice
 from scipy import ndimage
 
-from medrl.data.mask_metrics import dice_score, hd95_mm, mask_metrics, normalised_surface_dice
+from medrl.data.mask_metrics import dice_score, hd95_mm, known_dice, mask_metrics, normalised_surface_dice
 
 
 def _line_with_extra_voxel(offset_axis: int) -> tuple[np.ndarray, np.ndarray]:
@@ -100,3 +100,18 @@ def test_numpy_and_torch_bool_and_uint8_inputs_agree():
 def test_bad_shapes_or_spacing_are_refused(pred_shape, spacing):
     with pytest.raises(ValueError):
         mask_metrics(np.zeros(pred_shape, np.uint8), np.zeros((6, 6, 6), np.uint8), spacing)
+
+
+def test_batched_known_dice_counts_as_monai_and_dice_score_do():
+    generator = torch.Generator().manual_seed(0)
+    mask = torch.rand(4, 1, 9, 8, 7, generator=generator) > 0.6
+    target = (torch.rand(4, 1, 9, 8, 7, generator=generator) > 0.5).float()
+    known = torch.rand(4, 1, 9, 8, 7, generator=generator) > 0.3
+    mask[1], target[1] = False, 0.0  # both empty: 1
+    known[3] = False  # nothing known: NaN
+    dice = known_dice(mask, target, known)
+    monai = compute_dice((mask & known).float(), target * known, include_background=True, ignore_empty=False)[:, 0]
+    assert dice.dtype == torch.float32 and dice[1] == 1.0 and torch.isnan(dice[3])
+    torch.testing.assert_close(dice[:3], monai[:3])
+    assert float(dice[0]) == pytest.approx(dice_score((mask[0] & known[0]).numpy(), (target[0].bool() & known[0]).numpy()))
+    torch.testing.assert_close(known_dice(mask, target), compute_dice(mask.float(), target, ignore_empty=False)[:, 0])
