@@ -348,7 +348,8 @@ class Refiner:
             resume: continue from ``initial`` as probabilities, without the soft start.
             progress: optional ``progress(done, total)``, called with ``(0, total)`` before the first
                 tile and after each tile the agents refine (e.g. to drive a progress bar).
-            region: refine only this box when there are no clicks (default: the whole scan).
+            region: refine only this box when there are no clicks (default: the whole scan; ``predict`` passes
+                :meth:`mask_region`).
 
         Returns:
             (1, 1, X', Y', Z') float32 probabilities in [0, 1] on the CPU; the mask is ``p >= 0.5``.
@@ -383,6 +384,19 @@ class Refiner:
         """Half-size in working-grid voxels of the box one click can change (:func:`~medrl.inference.tiles.click_reach`)."""
         return click_reach(self.spacing(data), self.env_config.hint_sigma_mm, self._window(data["image"].shape[1:]),
                            self.env_config.act_within_mm)
+
+    def mask_region(self, data: dict, start: torch.Tensor) -> Box | None:
+        """The box the agents refine without clicks: the starting mask's foreground grown by :meth:`reach`, or
+        ``None`` (the whole scan) when the start is empty. Farther away the start is background: the agents mend a
+        mask's borders; a structure the start missed entirely is found by a click (or the segmenter).
+
+        Args:
+            data: the prepared case.
+            start: (…, X', Y', Z') working-grid binary mask or probability map (foreground where ≥ 0.5).
+        """
+        shape = tuple(data["image"].shape[1:])
+        box = bounding_box(torch.as_tensor(start).reshape(shape) >= 0.5)
+        return box.grown(self.reach(data), shape) if box is not None else None
 
     def _refine_tile(self, volume: torch.Tensor, p: torch.Tensor, context: Box, previous_clicks: Sequence[Click],
                      clicks: Sequence[Click], spacing, steps: int | None) -> torch.Tensor:
@@ -422,7 +436,8 @@ class Refiner:
         initial = data["initial"] if mask is not None else self.segment(data, progress)
         seconds["segment"] = clock.lap()
         working_clicks = self.clicks_on_working_grid(data, clicks) if clicks is not None else []
-        p = self.refine(data, initial, working_clicks, steps, progress=lambda done, total: progress("refining (tiles)", done, total))
+        p = self.refine(data, initial, working_clicks, steps, region=self.mask_region(data, initial),
+                        progress=lambda done, total: progress("refining (tiles)", done, total))
         seconds["refine"] = clock.lap()
         progress("writing back to the scan's grid", 0, 1)
         result = Prediction(self.to_input_grid(data, to_mask(p).to(torch.uint8)).to(torch.uint8), clicks=working_clicks)
@@ -465,11 +480,10 @@ class Refiner:
             start = data["structures"] == value
             points = grouped[value]
             working_clicks = self.clicks_on_working_grid(data, points) if points is not None and points.points else []
-            box, name = bounding_box(start[0]), label_map.names.name_of(value)
-            if box is None and not working_clicks:
+            region, name = self.mask_region(data, start), label_map.names.name_of(value)
+            if region is None and not working_clicks:
                 changes.append(StructureChange(int(value), name, 0, 0, 0, 0))
                 continue  # nothing of it survived on the working grid and nobody clicked
-            region = box.grown(self.reach(data), start.shape[1:]) if box is not None else None
             stage = f"refining {name} (tiles)"
             refined = to_mask(self.refine(data, start.float(), working_clicks, steps, region=region,
                                           progress=lambda done, total, stage=stage: progress(stage, done, total)))[0]

@@ -207,7 +207,8 @@ class ReviewSession:
         self._apply(Action(path[0], not erase, _radius(radius_mm), path))
 
     def refine(self, steps: int | None = None, progress: Callable[[int, int], None] | None = None) -> None:
-        """Let the agents act around the actions since the last refinement (all hints stay).
+        """Let the agents act around the actions since the last refinement (all hints stay); without new
+        actions, over the mask's box (:meth:`~medrl.inference.refiner.Refiner.mask_region`).
 
         Args:
             steps: agent steps (default: the checkpoint's).
@@ -219,7 +220,7 @@ class ReviewSession:
         new = [c for a in self.actions[self.refined_upto:] for c in self._hints(a)]
         previous = [c for a in self.actions[: self.refined_upto] for c in self._hints(a)]
         self.p = self.refiner.refine(self.case, self.p, new, steps=steps, previous_clicks=previous, resume=True,
-                                     progress=progress)
+                                     progress=progress, region=self.refiner.mask_region(self.case, self.p))
         self._fix_labels()
         self.after, self.refined_upto = to_mask(self.p).to(torch.uint8), len(self.actions)
         self.refinement = Refinement(to_mask(start).to(torch.uint8), refinement_direction(start, self.p))

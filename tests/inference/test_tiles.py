@@ -13,7 +13,7 @@ from monai.data import MetaTensor
 from medrl.env.clicks import Click
 from medrl.env.state import soft_start
 from medrl.inference.refiner import Refiner
-from medrl.inference.tiles import Box, click_reach, refinement_region, shifted, tiles
+from medrl.inference.tiles import Box, bounding_box, click_reach, refinement_region, shifted, tiles
 
 from .scenes import two_blob_scene
 
@@ -78,6 +78,32 @@ def test_a_click_changes_nothing_outside_its_region(trained_agents):
     outside[region.slices] = False
     np.testing.assert_array_equal((p[0, 0].numpy() >= 0.5)[outside], scene.initial[outside])
     assert float(p[0, 0][click.index]) == 1.0  # the clicked voxel keeps the clinician's label
+
+
+def test_without_clicks_the_agents_refine_the_starting_masks_box_and_no_farther(trained_agents):
+    scene = two_blob_scene(shape=(160, 40, 32))  # the start's blob at x 6..22; beyond x ~ 46 only noise
+    refiner = Refiner.from_checkpoint(trained_agents, tile_edge=1000)
+    counting = refiner.policy = _CountingPolicy(refiner.policy)
+    image = MetaTensor(torch.from_numpy(scene.image)[None], affine=torch.eye(4, dtype=torch.float64))
+    mask = MetaTensor(torch.from_numpy(scene.initial)[None], affine=torch.eye(4, dtype=torch.float64))
+    predicted = refiner.predict(image, mask=mask).mask[0].numpy().astype(bool)
+
+    case = _case(refiner, scene.image)
+    initial = torch.from_numpy(scene.initial)
+    region = bounding_box(initial.bool()).grown(refiner.reach(case), scene.image.shape)
+    assert refiner.mask_region(case, initial) == region != Box.whole(scene.image.shape)
+    halo = [w // 2 for w in (48, 40, 32)]
+    assert counting.shapes == [region.grown(halo, scene.image.shape).shape]  # the mask's box and its context, once
+    outside = np.ones(scene.image.shape, bool)
+    outside[region.slices] = False
+    np.testing.assert_array_equal(predicted[outside], scene.initial.astype(bool)[outside])
+    assert (predicted != scene.initial.astype(bool)).sum() > 20  # the agents did act within the box
+
+    whole = (refiner.refine(case, initial)[0, 0] >= 0.5).numpy()  # the whole scan, as before
+    agreement = float((whole == predicted).mean())
+    right, right_whole = (float((m == scene.label.astype(bool)).mean()) for m in (predicted, whole))
+    print(f"mask's box vs whole scan: {agreement:.3%} of voxels agree; right {right:.3%} vs {right_whole:.3%}")
+    assert right >= right_whole  # far from the start the whole-scan agents only added false positives (97.4% agree)
 
 
 def test_a_zone_reaches_as_far_as_its_radius():
