@@ -339,8 +339,8 @@ class Refiner:
             initial: (…, X', Y', Z') working-grid start: a binary mask or a probability map (soft
                 start), or with ``resume=True`` the agents' own p from an earlier call.
             clicks: the new clicks (working-grid voxel indices); the agents refine the region they
-                can influence (:func:`~medrl.inference.tiles.refinement_region`), or the whole scan
-                when there are none. Clicked voxels keep the clinician's label. Agents with an action
+                can influence (:func:`~medrl.inference.tiles.refinement_region`), or ``region`` when
+                there are none. Clicked voxels keep the clinician's label. Agents with an action
                 zone (``env.act_within_mm``) may change nothing without a click: then (as with
                 ``steps=0``) the start comes back as it is, without running the policy.
             steps: agent steps (default: the checkpoint's S).
@@ -348,8 +348,8 @@ class Refiner:
             resume: continue from ``initial`` as probabilities, without the soft start.
             progress: optional ``progress(done, total)``, called with ``(0, total)`` before the first
                 tile and after each tile the agents refine (e.g. to drive a progress bar).
-            region: refine only this box when there are no clicks (default: the whole scan; ``predict`` passes
-                :meth:`mask_region`).
+            region: refine only this box when there are no clicks (default: :meth:`mask_region`, the start's
+                box grown by a click's reach).
 
         Returns:
             (1, 1, X', Y', Z') float32 probabilities in [0, 1] on the CPU; the mask is ``p >= 0.5``.
@@ -364,8 +364,11 @@ class Refiner:
                 progress(0, 0)
             return p.clone()
         spacing, window = self.spacing(data), self._window(shape)
-        if clicks or region is None:
+        if clicks:
             region = refinement_region(shape, list(clicks), self.reach(data))
+        elif region is None:
+            region = self.mask_region(data, p)
+            region = Box.whole(shape) if region is None else region
         refined = p.clone()
         pieces = list(tiles(region, shape, self.tile_edge, [w // 2 for w in window]))
         for done, (core, context) in enumerate(pieces):
@@ -436,8 +439,7 @@ class Refiner:
         initial = data["initial"] if mask is not None else self.segment(data, progress)
         seconds["segment"] = clock.lap()
         working_clicks = self.clicks_on_working_grid(data, clicks) if clicks is not None else []
-        p = self.refine(data, initial, working_clicks, steps, region=self.mask_region(data, initial),
-                        progress=lambda done, total: progress("refining (tiles)", done, total))
+        p = self.refine(data, initial, working_clicks, steps, progress=lambda done, total: progress("refining (tiles)", done, total))
         seconds["refine"] = clock.lap()
         progress("writing back to the scan's grid", 0, 1)
         result = Prediction(self.to_input_grid(data, to_mask(p).to(torch.uint8)).to(torch.uint8), clicks=working_clicks)

@@ -220,7 +220,7 @@ class ReviewSession:
         new = [c for a in self.actions[self.refined_upto:] for c in self._hints(a)]
         previous = [c for a in self.actions[: self.refined_upto] for c in self._hints(a)]
         self.p = self.refiner.refine(self.case, self.p, new, steps=steps, previous_clicks=previous, resume=True,
-                                     progress=progress, region=self.refiner.mask_region(self.case, self.p))
+                                     progress=progress)
         self._fix_labels()
         self.after, self.refined_upto = to_mask(self.p).to(torch.uint8), len(self.actions)
         self.refinement = Refinement(to_mask(start).to(torch.uint8), refinement_direction(start, self.p))

@@ -57,7 +57,8 @@ def test_tiled_refinement_matches_whole_scan_refinement(trained_agents):
     tiled = Refiner.from_checkpoint(trained_agents, tile_edge=30)
     case = _case(whole, scene.image)
     initial = torch.from_numpy(scene.initial)
-    p_whole, p_tiled = whole.refine(case, initial), tiled.refine(case, initial)
+    region = Box.whole(scene.image.shape)
+    p_whole, p_tiled = whole.refine(case, initial, region=region), tiled.refine(case, initial, region=region)
     agreement = float(((p_whole >= 0.5) == (p_tiled >= 0.5)).float().mean())
     changed = float(((p_whole >= 0.5) != initial.bool()).float().mean())
     print(f"tiled vs whole: {agreement:.4%} of voxels agree; the agents changed {changed:.2%} of voxels")
@@ -99,7 +100,7 @@ def test_without_clicks_the_agents_refine_the_starting_masks_box_and_no_farther(
     np.testing.assert_array_equal(predicted[outside], scene.initial.astype(bool)[outside])
     assert (predicted != scene.initial.astype(bool)).sum() > 20  # the agents did act within the box
 
-    whole = (refiner.refine(case, initial)[0, 0] >= 0.5).numpy()  # the whole scan, as before
+    whole = (refiner.refine(case, initial, region=Box.whole(scene.image.shape))[0, 0] >= 0.5).numpy()  # as before
     agreement = float((whole == predicted).mean())
     right, right_whole = (float((m == scene.label.astype(bool)).mean()) for m in (predicted, whole))
     print(f"mask's box vs whole scan: {agreement:.3%} of voxels agree; right {right:.3%} vs {right_whole:.3%}")
