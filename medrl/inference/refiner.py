@@ -398,7 +398,7 @@ class Refiner:
             start: (…, X', Y', Z') working-grid binary mask or probability map (foreground where ≥ 0.5).
         """
         shape = tuple(data["image"].shape[1:])
-        box = bounding_box(torch.as_tensor(start).reshape(shape) >= 0.5)
+        box = bounding_box(to_mask(torch.as_tensor(start).reshape(shape)))
         return box.grown(self.reach(data), shape) if box is not None else None
 
     def _refine_tile(self, volume: torch.Tensor, p: torch.Tensor, context: Box, previous_clicks: Sequence[Click],
