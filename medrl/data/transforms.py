@@ -16,12 +16,10 @@ from monai.transforms import (
     CropForegroundd,
     Invertd,
     Orientationd,
-    ScaleIntensityRanged,
-    ScaleIntensityRangePercentilesd,
     Spacingd,
 )
 
-from medrl.data.intensity import ScaleIntensityAutod
+from medrl.data.intensity import ScaleIntensityd
 
 INTENSITY_PRESETS = ("ct", "mr", "auto", "none")
 RAS_LABELS = (("L", "R"), ("P", "A"), ("I", "S"))  # world axis labels, low to high: RAS+
@@ -77,14 +75,8 @@ def preprocessing_transform(config: Preprocessing, image_key: str = "image", lab
     steps = [Orientationd(keys, axcodes="RAS", labels=RAS_LABELS, allow_missing_keys=True)]
     if config.spacing is not None:
         steps.append(Spacingd(keys, pixdim=tuple(config.spacing), mode=modes, allow_missing_keys=True))
-    if config.intensity == "ct":
-        low, high = config.ct_window
-        steps.append(ScaleIntensityRanged(image_key, a_min=low, a_max=high, b_min=0.0, b_max=1.0, clip=True))
-    elif config.intensity == "mr":
-        low, high = config.mr_percentiles
-        steps.append(ScaleIntensityRangePercentilesd(image_key, lower=low, upper=high, b_min=0.0, b_max=1.0, clip=True))
-    elif config.intensity == "auto":
-        steps.append(ScaleIntensityAutod(image_key, ct_window=config.ct_window, percentiles=config.mr_percentiles))
+    if config.intensity in ("ct", "mr", "auto"):
+        steps.append(ScaleIntensityd(image_key, config.intensity, ct_window=config.ct_window, percentiles=config.mr_percentiles))
     if config.crop_foreground:
         steps.append(
             CropForegroundd(keys, source_key=image_key, select_fn=is_body, margin=config.crop_margin,

@@ -6,7 +6,7 @@ import pytest
 import torch
 from monai.data import MetaTensor
 
-from medrl.data.intensity import ScaleIntensityAutod, guess_modality, preset_for_modality, resolved_preset
+from medrl.data.intensity import ScaleIntensityd, guess_modality, preset_for_modality, resolved_preset
 
 
 @pytest.mark.parametrize("modality, preset", [
@@ -29,7 +29,7 @@ def test_air_in_hounsfield_units_means_ct():
 
 
 def test_auto_scaling_per_case():
-    scale = ScaleIntensityAutod()
+    scale = ScaleIntensityd()
     hu = MetaTensor(torch.tensor([[[[-1000.0, -175.0, 37.5, 250.0, 1000.0]]]]))
     out = scale({"image": hu, "modality": "CT"})
     assert out["intensity_preset"] == "ct"
