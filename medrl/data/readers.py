@@ -222,7 +222,7 @@ def read_scan(
         kind: ``"image"`` (checked for NaN/Inf, cast to ``dtype``), ``"label"`` (checked for
             non-negative integer values, returned as ``uint8``, or ``int32`` above 255) or
             ``"mask"`` (a starting mask: a label map, whose non-zero voxels count as foreground, or a
-            probability map in [0, 1]; returned as float32 in [0, 1]).
+            probability map in [0, 1]; returned as uint8 {0, 1}, a probability map as float32).
         channel: which volume of a 4D file to take; required when it holds several.
         dtype: dtype of an image (``None`` keeps the file's, e.g. int16 for CT). Ignored for labels.
 

@@ -42,8 +42,8 @@ def as_label_array(array: np.ndarray, source: str | os.PathLike) -> np.ndarray:
 
 
 def as_mask_array(array: np.ndarray, source: str | os.PathLike) -> np.ndarray:
-    """Return a starting mask as float32 in [0, 1]: a probability map as it is, a label map as
-    foreground (any non-zero label) = 1.
+    """Return a starting mask: a probability map as float32 in [0, 1], a label map as uint8 foreground (any
+    non-zero label) = 1 (a quarter of a float copy: 79 MB rather than 315 MB on a 512×512×300 scan).
 
     Raises:
         MedrlInputError: NaN/Inf values, or non-integer values outside [0, 1] (neither a label map
@@ -57,7 +57,7 @@ def as_mask_array(array: np.ndarray, source: str | os.PathLike) -> np.ndarray:
                 source, f"mask has non-integer values in [{low:.4g}, {high:.4g}]; give a label mask or a probability map in [0, 1]"
             )
         return array.astype(np.float32, copy=False)
-    return (array != 0).astype(np.float32)
+    return (array != 0).astype(np.uint8)
 
 
 def check_same_grid(

@@ -36,7 +36,8 @@ def soft_start(mask: torch.Tensor, inside: float = 0.75, outside: float = 0.25) 
         >>> soft_start(torch.tensor([1.0, 0.5, 0.0]))
         tensor([0.7500, 0.5000, 0.2500])
     """
-    return (float(outside) + (float(inside) - float(outside)) * mask.float()).float()
+    p = torch.empty(mask.shape, dtype=torch.float32, device=mask.device).copy_(mask)  # one new volume, never ``mask``
+    return p.mul_(float(inside) - float(outside)).add_(float(outside))
 
 
 def to_mask(p: torch.Tensor) -> torch.Tensor:

@@ -41,7 +41,7 @@ class EvaluationCase:
         name: the case's name (image file name without its extensions; made unique within a run).
         image: path of the scan as listed in the dataset.
         data: the prepared case of :meth:`Refiner.prepare`: ``image`` (1, X, Y, Z) float32, ``label``
-            (1, X, Y, Z) uint8 {0, 1}, optionally ``initial`` (1, X, Y, Z) float32 in [0, 1].
+            (1, X, Y, Z) uint8 {0, 1}, optionally ``initial`` (1, X, Y, Z): uint8 {0, 1} or float32 in [0, 1].
         label: (X, Y, Z) uint8 {0, 1} truth (a view of ``data["label"]``).
         spacing: voxel size in mm along (X, Y, Z) of the working grid.
     """
