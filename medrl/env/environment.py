@@ -60,6 +60,10 @@ class EnvConfig:
             click: the nearest foreground voxel; a negative one: the nearest background voxel). A clinician clicks
             inside an error, so a negative click on a thin false-positive rim beside a small structure gets a small
             zone and cannot erase the structure. 0 = that sign's zone is ``act_within_mm``; one number = both signs.
+        act_far_mm: > 0 (with ``act_within_mm``) widens the zone of a positive click far from the mask: its radius is
+            max(its ``act_within_mm`` zone's, min(depth, ``act_far_mm``)), the depth as above (inf on an empty mask). A
+            positive click farther from the mask than ``act_within_mm`` marks a part of the structure the mask missed
+            entirely; its zone then reaches towards the mask (or ``act_far_mm`` around the click) instead of 10 mm.
     """
 
     deltas: tuple[float, ...] = DEFAULT_DELTAS
@@ -76,12 +80,50 @@ class EnvConfig:
     act_within_mm: float = 0.0
     act_one_way: bool = False
     act_within_depth_scale: float | tuple[float, float] = (0.0, 0.0)
+    act_far_mm: float = 0.0
 
     def __post_init__(self):
         scale = self.act_within_depth_scale
         self.act_within_depth_scale = (float(scale),) * 2 if isinstance(scale, (int, float)) else tuple(map(float, scale))
         if isinstance(self.reward, dict):  # as stored in checkpoints and configs
             self.reward = RewardConfig(**self.reward)
+
+    @property
+    def zone_reach_mm(self) -> float:
+        """The widest action zone's radius in mm (0 = no zone: agents act everywhere)."""
+        return max(self.act_within_mm, self.act_far_mm) if self.act_within_mm > 0 else 0.0
+
+    @property
+    def depth_horizon_mm(self) -> float:
+        """The click depth in mm beyond which no zone's radius depends on it (0: no zone depends on depth)."""
+        if self.act_within_mm <= 0:
+            return 0.0
+        return max([self.act_far_mm] + [self.act_within_mm / scale for scale in self.act_within_depth_scale if scale > 0])
+
+
+def zone_radius_mm(config: EnvConfig, positive: bool, depth_mm: float) -> float:
+    """Radius in mm of a click's action zone (see :class:`EnvConfig`: ``act_within_mm``, ``act_within_depth_scale``,
+    ``act_far_mm``) from its depth: its distance in mm to the nearest voxel the mask already gives its label."""
+    scale = config.act_within_depth_scale[0 if positive else 1]
+    radius = min(config.act_within_mm, scale * depth_mm) if scale > 0 else config.act_within_mm
+    if positive and config.act_far_mm > 0:
+        radius = max(radius, min(depth_mm, config.act_far_mm))
+    return radius
+
+
+def click_depth_mm(p: torch.Tensor, click: Click, spacing: Sequence[float], horizon_mm: float) -> float:
+    """A click's depth: the distance in mm from its voxel (inside the grid or not) to the nearest voxel whose mask
+    (``p`` ≥ 0.5, (D, H, W) probabilities) already has the click's label, when it is at most ``horizon_mm``; else inf
+    (also when there is none). Only the box of ``horizon_mm`` around the click is searched."""
+    half = [math.ceil(horizon_mm / s) for s in spacing]
+    box = tuple(slice(min(max(0, int(i) - h), n), min(max(0, int(i) + h + 1), n))
+                for i, h, n in zip(click.index, half, p.shape))
+    labelled = to_mask(p[box]) == bool(click.positive)
+    if not bool(labelled.any()):
+        return float("inf")
+    squared = squared_distance_mm([int(i) - b.start for i, b in zip(click.index, box)], labelled.shape, spacing, p.device)
+    depth = float(squared[labelled].min().sqrt())
+    return depth if depth <= horizon_mm else float("inf")
 
 
 def _check_volume_batch(name: str, tensor: torch.Tensor, shape: torch.Size | None = None) -> None:
@@ -277,26 +319,18 @@ class RefinementEnv:
             clicks: this interaction's B lists of clicks.
             distance: their (B, 2, D, H, W) distances in mm from :meth:`_distance_to`.
         """
-        zone = distance <= self.config.act_within_mm
-        for channel, scale in enumerate(self.config.act_within_depth_scale):  # [positive, negative]
-            if scale <= 0:
-                continue
+        config = self.config
+        zone = distance <= config.act_within_mm
+        for channel, positive in enumerate((True, False)):
+            if config.act_within_depth_scale[channel] <= 0 and not (positive and config.act_far_mm > 0):
+                continue  # every zone of this sign is act_within_mm
             zone[:, channel] = False
             for b, volume_clicks in enumerate(clicks):
-                for click in (c for c in volume_clicks if bool(c.positive) == (channel == 0)):
-                    radius = min(self.config.act_within_mm, scale * self._click_depth_mm(b, click))
+                for click in (c for c in volume_clicks if bool(c.positive) == positive):
+                    depth = click_depth_mm(self.p[b, 0], click, self.spacing[b], config.depth_horizon_mm)
                     alone = [[click] if other == b else [] for other in range(len(clicks))]
-                    zone[b, channel] |= self._distance_to(alone)[b, channel] <= radius
+                    zone[b, channel] |= self._distance_to(alone)[b, channel] <= zone_radius_mm(config, positive, depth)
         return zone
-
-    def _click_depth_mm(self, b: int, click: Click) -> float:
-        """Distance in mm from ``click`` to the nearest voxel of volume ``b`` whose current mask already has the
-        click's label (inf when there is none: a positive click on an empty mask)."""
-        labelled = to_mask(self.p[b, 0]) == bool(click.positive)
-        if not bool(labelled.any()):
-            return float("inf")
-        squared = squared_distance_mm(click.index, self.image.shape[2:], self.spacing[b], self.p.device)
-        return float(squared[labelled].min().sqrt())
 
     def _distance_to(self, clicks: Sequence[Sequence[Click]]) -> torch.Tensor:
         """(B, 2, D, H, W) float32 distance in mm (geodesic when ``config.geodesic_weight`` > 0) from every
@@ -315,7 +349,7 @@ class RefinementEnv:
         # geodesic: each click's distances within the box where they can be shorter than the reach R (a path
         # shorter than R stays within R of its click in Euclidean terms too), inf beyond; all clicks of the batch
         # in one call, each box the same size around its click (the image padded by replication at the borders)
-        reach = max(HINT_REACH_SIGMAS * self.config.hint_sigma_mm, self.config.act_within_mm)
+        reach = max(HINT_REACH_SIGMAS * self.config.hint_sigma_mm, self.config.zone_reach_mm)
         distance = torch.full((len(clicks), 2, *shape), float("inf"), device=device)
         jobs = [(b, click) for b, volume_clicks in enumerate(clicks) for click in volume_clicks]
         if not jobs:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
+from monai.data import MetaTensor
 
 from medrl.agents.policy import PolicyValueNet
 from medrl.agents.rollout import act_greedily
@@ -42,7 +44,7 @@ from medrl.data.readers import read_scan
 from medrl.data.transforms import Preprocessing, invert, preprocessing_transform
 from medrl.data.validation import as_mask_array
 from medrl.env.clicks import Click
-from medrl.env.environment import EnvConfig, RefinementEnv
+from medrl.env.environment import EnvConfig, RefinementEnv, click_depth_mm, zone_radius_mm
 from medrl.env.episode import start_episode
 from medrl.env.state import soft_start, to_mask
 from medrl.errors import MedrlInputError
@@ -196,7 +198,8 @@ class Refiner:
 
         Returns:
             dict with ``image`` (1, X', Y', Z') float32, and when given ``label`` (1, X', Y', Z') uint8
-            {0, 1}, ``initial`` (1, X', Y', Z') float32 in [0, 1] and ``structures`` (1, X', Y', Z') float32
+            {0, 1}, ``initial`` (1, X', Y', Z') a mask (uint8 {0, 1}; float32 after resampling) or float32
+            probabilities in [0, 1], and ``structures`` (1, X', Y', Z') float32
             label values; ``input_affine`` / ``input_shape`` of the scan as read; ``input_structures`` the map
             on the scan's grid; plus MONAI's records used by :meth:`to_input_grid`.
         """
@@ -225,12 +228,13 @@ class Refiner:
 
     @staticmethod
     def _starting_mask(initial):
-        """A starting mask as a float32 MetaTensor in [0, 1] (see :func:`medrl.data.validation.as_mask_array`)."""
+        """A starting mask as a MetaTensor: uint8 {0, 1} from a label mask, float32 in [0, 1] from a probability map
+        (see :func:`medrl.data.validation.as_mask_array`)."""
         if isinstance(initial, (str, os.PathLike)):
             return read_scan(initial, kind="mask")
         source = getattr(initial, "meta", {}).get("filename_or_obj", "starting mask")
         checked = torch.from_numpy(as_mask_array(np.asarray(initial), source))
-        return initial.clone().float().copy_(checked) if hasattr(initial, "affine") else checked
+        return initial.clone().to(checked.dtype).copy_(checked) if hasattr(initial, "affine") else checked
 
     def _as_case(self, image) -> dict:
         return image if isinstance(image, dict) else self.prepare(image)
@@ -245,8 +249,10 @@ class Refiner:
         tensor = tensor[0] if tensor.dim() == 5 else tensor
         if tensor.shape != data["image"].shape:
             raise MedrlInputError("tensor", f"shape {tuple(tensor.shape)} is not the working grid's {tuple(data['image'].shape)}")
-        output = data["image"].clone().float()  # carries the working grid's affine and recorded operations
-        output.copy_(tensor.float().cpu())
+        # the inversion takes the working grid's affine and recorded operations from data["image"]: no copy of the scan
+        output = tensor.detach().cpu()
+        output = output.to(torch.uint8) if output.dtype == torch.bool else output if nearest else output.float()
+        output = MetaTensor(_plain(output))  # shares the voxels
         return invert(self.transform, {**data, "_output": output}, "_output", nearest=nearest)
 
     @staticmethod
@@ -355,30 +361,32 @@ class Refiner:
             (1, 1, X', Y', Z') float32 probabilities in [0, 1] on the CPU; the mask is ``p >= 0.5``.
         """
         data = self._as_case(image)
-        volume = data["image"].as_tensor() if hasattr(data["image"], "as_tensor") else data["image"]
+        volume = _plain(data["image"])
         shape = tuple(volume.shape[1:])
-        start = torch.as_tensor(initial).float().reshape(1, 1, *shape).cpu()
-        p = start if resume else soft_start(start, *self.soft_start)
+        start = _plain(initial).reshape(1, 1, *shape).cpu()  # plain tensors: no metadata carried through every step
+        p = start.to(torch.float32, copy=True) if resume else soft_start(start, *self.soft_start)  # a new volume: refined in place
+        del start
         if not clicks and not previous_clicks and (self.env_config.act_within_mm > 0 or steps == 0):
             if progress is not None:  # without a click the action zone is empty (or no step is taken): nothing may change
                 progress(0, 0)
-            return p.clone()
+            return p
         spacing, window = self.spacing(data), self._window(shape)
         if clicks:
-            region = refinement_region(shape, list(clicks), self.reach(data))
+            region = refinement_region(shape, list(clicks), self.click_reaches(data, p, clicks))
         elif region is None:
             region = self.mask_region(data, p)
             region = Box.whole(shape) if region is None else region
-        refined = p.clone()
+        refined = p[(..., *region.slices)].clone()  # every tile reads the unrefined p around it
         pieces = list(tiles(region, shape, self.tile_edge, [w // 2 for w in window]))
         for done, (core, context) in enumerate(pieces):
             if progress is not None:
                 progress(done, len(pieces))
-            refined[(..., *core.slices)] = self._refine_tile(volume, p, context, previous_clicks, clicks, spacing, steps)[
-                (..., *core.within(context))]
+            refined[(..., *core.within(region))] = self._refine_tile(volume, p, context, previous_clicks, clicks, spacing,
+                                                                     steps)[(..., *core.within(context))]
         if progress is not None:
             progress(len(pieces), len(pieces))
-        return refined
+        p[(..., *region.slices)] = refined
+        return p
 
     def _window(self, shape: Sequence[int]) -> tuple[int, ...]:
         return tuple((self.checkpoint.policy.roi_size if self.checkpoint.policy is not None else None) or shape)
@@ -386,7 +394,21 @@ class Refiner:
     def reach(self, data: dict) -> tuple[int, int, int]:
         """Half-size in working-grid voxels of the box one click can change (:func:`~medrl.inference.tiles.click_reach`)."""
         return click_reach(self.spacing(data), self.env_config.hint_sigma_mm, self._window(data["image"].shape[1:]),
-                           self.env_config.act_within_mm)
+                           self.env_config.zone_reach_mm)
+
+    def click_reaches(self, data: dict, p: torch.Tensor, clicks: Sequence[Click]) -> list[tuple[int, int, int]]:
+        """Per click, half-size in working-grid voxels of the box it can change: :meth:`reach`, or with an action zone
+        the click's own zone radius (:func:`~medrl.env.environment.zone_radius_mm`: a click beside the mask gets the
+        near zone, one far from it the far zone), from ``p`` (…, X', Y', Z'), the probabilities the agents start from."""
+        config, spacing = self.env_config, self.spacing(data)
+        if config.act_within_mm <= 0 or config.depth_horizon_mm <= 0:
+            return [self.reach(data)] * len(clicks)
+        p = torch.as_tensor(p).reshape(data["image"].shape[1:])
+        reaches = []
+        for click in clicks:
+            depth = click_depth_mm(p, click, spacing, config.depth_horizon_mm)
+            reaches.append(tuple(math.ceil(zone_radius_mm(config, bool(click.positive), depth) / s) for s in spacing))
+        return reaches
 
     def mask_region(self, data: dict, start: torch.Tensor) -> Box | None:
         """The box the agents refine without clicks: the starting mask's foreground grown by :meth:`reach`, or
@@ -443,8 +465,9 @@ class Refiner:
         seconds["refine"] = clock.lap()
         progress("writing back to the scan's grid", 0, 1)
         result = Prediction(self.to_input_grid(data, to_mask(p).to(torch.uint8)).to(torch.uint8), clicks=working_clicks)
-        before = to_mask(soft_start(torch.as_tensor(initial).float().reshape(p.shape), *self.soft_start))
-        result.click_report = click_reports(clicks, working_clicks, before[0, 0], to_mask(p)[0, 0], data)
+        if working_clicks:  # the start's mask as the agents saw it (a float volume: only when there are clicks to report)
+            before = to_mask(soft_start(torch.as_tensor(initial).reshape(p.shape), *self.soft_start))
+            result.click_report = click_reports(clicks, working_clicks, before[0, 0], to_mask(p)[0, 0], data)
         result.warnings = data["warnings"]
         if probability:
             result.probability = self.to_input_grid(data, p, nearest=False).clamp(0, 1)
@@ -541,6 +564,11 @@ def click_reports(clicks: ClickSet | None, working_clicks: Sequence[Click], befo
                   "changed": bool(before[click.index] != after[click.index])}
         reports.append({**record, "structure": structure} if structure is not None else record)
     return reports
+
+
+def _plain(tensor) -> torch.Tensor:
+    """A MetaTensor's voxels as a plain ``torch.Tensor`` (no copy), anything else through ``torch.as_tensor``."""
+    return tensor.as_tensor() if hasattr(tensor, "as_tensor") else torch.as_tensor(tensor)
 
 
 class _Clock:

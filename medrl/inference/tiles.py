@@ -75,20 +75,20 @@ def click_reach(spacing: Sequence[float], hint_sigma_mm: float, window: Sequence
     """Half-size in voxels, per axis, of the box a click can change.
 
     Without an action zone (``act_within_mm`` 0): the hint's reach (``HINT_REACH_SIGMAS``·σ in mm) and at
-    least half a policy window. With one: the zone's radius, ``act_within_mm`` (a click's zone is never
-    wider; the environment keeps every farther voxel as it was)."""
+    least half a policy window. With one: the widest zone's radius (``EnvConfig.zone_reach_mm``; a click's
+    zone is never wider; the environment keeps every farther voxel as it was)."""
     if act_within_mm > 0:
         return tuple(math.ceil(act_within_mm / s) for s in spacing)
     return tuple(max(int(w) // 2, math.ceil(HINT_REACH_SIGMAS * hint_sigma_mm / s)) for s, w in zip(spacing, window))
 
 
-def refinement_region(shape: Sequence[int], clicks: Sequence[Click], reach: Sequence[int]) -> Box:
-    """The box the agents refine: around ``clicks`` (each ± ``reach`` voxels), or the whole scan
-    when there are no clicks or the box would cover more than ``WHOLE_SCAN_SHARE`` of it."""
+def refinement_region(shape: Sequence[int], clicks: Sequence[Click], reaches: Sequence[Sequence[int]]) -> Box:
+    """The box the agents refine: around ``clicks`` (each ± its ``reaches`` entry, voxels per axis), or the whole
+    scan when there are no clicks or the box would cover more than ``WHOLE_SCAN_SHARE`` of it."""
     whole = Box.whole(shape)
     if not clicks:
         return whole
-    boxes = [Box(click.index, tuple(i + 1 for i in click.index)).grown(reach, shape) for click in clicks]
+    boxes = [Box(click.index, tuple(i + 1 for i in click.index)).grown(reach, shape) for click, reach in zip(clicks, reaches)]
     region = boxes[0]
     for box in boxes[1:]:
         region = region.union(box)

@@ -285,6 +285,35 @@ def test_depth_scaled_zone_is_sized_by_the_error_the_click_sits_in():
     fixed.step(torch.full((1, 15), MINUS_04))
     assert (fixed.p[0, 0, 0, 0, :10] < 0.75).nonzero().flatten().tolist() == [4, 5, 6, 7, 8, 9]  # without depth: 4 mm
 
+def test_far_zone_widens_a_positive_click_the_mask_missed_entirely():
+    """A line of 40 voxels (1 mm), the mask 0..4 foreground. With act_within_mm 3 and act_far_mm 12: a positive
+    click at 6 (2 mm from the mask) keeps its 3 mm zone; one at 30 (26 mm away) gets 12 mm; on an empty mask 12 mm;
+    negative clicks are untouched by act_far_mm, and the widest zone's radius is what a click's box must reach."""
+    image = torch.zeros(1, 1, 1, 1, 40)
+    start = torch.zeros_like(image); start[..., :5] = 1
+    config = EnvConfig(act_within_mm=3.0, act_far_mm=12.0, act_one_way=True)
+    assert config.zone_reach_mm == 12.0 and EnvConfig(act_far_mm=12.0).zone_reach_mm == 0.0  # no zone, no reach
+
+    def changed_by(click_index: int, mask: torch.Tensor, positive: bool = True) -> list[int]:
+        env = RefinementEnv(config)
+        env.reset(image, soft_start(mask.bool()), label=mask)
+        env.add_clicks([[Click((0, 0, click_index), positive)]])
+        before = env.p.clone()
+        env.step(torch.full((1, 40), PLUS_04 if positive else MINUS_04))
+        return (env.p != before)[0, 0, 0, 0].nonzero().flatten().tolist()
+
+    assert changed_by(6, start) == [3, 4, 5, 6, 7, 8, 9]  # near the mask: the 3 mm zone
+    assert changed_by(30, start) == list(range(18, 40))  # 26 mm from the mask: 12 mm
+    assert changed_by(30, torch.zeros_like(image)) == list(range(18, 40))  # an empty mask: 12 mm
+    assert changed_by(2, start, positive=False) == [0, 1, 2, 3, 4, 5]  # a negative click: its 3 mm zone
+    near = RefinementEnv(EnvConfig(act_within_mm=3.0, act_far_mm=12.0, act_one_way=True))
+    near.reset(image, soft_start(start.bool()), label=start)
+    near.add_clicks([[Click((0, 0, 12), True)]])  # 8 mm from the mask: its zone reaches the mask's edge, 8 mm
+    before = near.p.clone()
+    near.step(torch.full((1, 40), PLUS_04))
+    assert (near.p > before)[0, 0, 0, 0].nonzero().flatten().tolist() == list(range(4, 21))
+
+
 def test_geodesic_hints_stop_at_an_edge():
     image = torch.zeros(1, 1, 1, 1, 9); image[..., 5:] = 1.0
     env = RefinementEnv(EnvConfig(geodesic_weight=50.0, hint_sigma_mm=3.0))

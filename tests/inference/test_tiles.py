@@ -38,9 +38,9 @@ def test_region_is_the_whole_scan_without_clicks_and_local_with_them():
     assert refinement_region(shape, [], (10, 10, 10)) == Box.whole(shape)
     reach = click_reach((1.0, 1.0, 2.5), hint_sigma_mm=5.0, window=(32, 32, 32))
     assert reach == (20, 20, 16)  # 4 sigma = 20 mm; at 2.5 mm voxels half a window (16) is larger
-    region = refinement_region(shape, [Click((50, 60, 40), True), Click((70, 60, 45), False)], reach)
+    region = refinement_region(shape, [Click((50, 60, 40), True), Click((70, 60, 45), False)], [reach] * 2)
     assert region == Box((30, 40, 24), (91, 81, 62))
-    assert refinement_region(shape, [Click((5, 5, 5), True), Click((195, 195, 95), True)], reach) == Box.whole(shape)
+    assert refinement_region(shape, [Click((5, 5, 5), True), Click((195, 195, 95), True)], [reach] * 2) == Box.whole(shape)
 
 
 def test_shifted_clicks_keep_their_label():
@@ -73,7 +73,7 @@ def test_a_click_changes_nothing_outside_its_region(trained_agents):
     click = Click(scene.missed_centre, True)
     p = refiner.refine(case, torch.from_numpy(scene.initial), [click])
     reach = click_reach(refiner.spacing(case), refiner.env_config.hint_sigma_mm, (48, 40, 32))
-    region = refinement_region(scene.image.shape, [click], reach)
+    region = refinement_region(scene.image.shape, [click], [reach])
     assert region != Box.whole(scene.image.shape)
     outside = np.ones(scene.image.shape, bool)
     outside[region.slices] = False
@@ -155,3 +155,26 @@ def test_agents_with_a_zone_run_only_around_it_and_refine_as_over_a_wide_region(
     print(f"zone box vs whole scan: {agreement:.2%} of the zone's voxels agree; right {right:.2%} vs {right_wide:.2%}")
     assert agreement > 0.9
     assert right >= right_wide - 0.01
+
+
+def test_a_click_far_from_the_mask_gets_the_far_zone_and_its_box(trained_agents):
+    """The missed blob's centre lies 14 mm from the kept blob: with a 6 mm near zone and a 15 mm far zone its
+    click may act 14 mm around it (its zone reaches the mask), a click beside the kept blob 6 mm; the policy runs on
+    that click's own box, and nothing beyond its zone changes."""
+    scene = two_blob_scene(shape=(64, 40, 32))
+    refiner = _with_zone(Refiner.from_checkpoint(trained_agents), radius_mm=6.0)
+    refiner.env_config = dataclasses.replace(refiner.env_config, act_far_mm=15.0)
+    case = _case(refiner, scene.image)
+    initial = torch.from_numpy(scene.initial)
+    p0 = soft_start(initial.float(), *refiner.soft_start)
+    far, beside = Click(scene.missed_centre, True), Click((23, 20, 16), True)
+    reach = refiner.click_reaches(case, p0, [far, beside])
+    assert reach == [(14, 14, 14), (6, 6, 6)]  # the kept blob's nearest voxel: (22, 20, 16), 14 mm from the far click
+    counting = refiner.policy = _CountingPolicy(refiner.policy)
+    p = refiner.refine(case, initial, [far])[0, 0]
+    halo = [w // 2 for w in (48, 40, 32)]
+    zone_box = Box(far.index, tuple(i + 1 for i in far.index)).grown(reach[0], scene.image.shape)
+    assert counting.shapes == [zone_box.grown(halo, scene.image.shape).shape]
+    changed = (p.numpy() >= 0.5) != scene.initial.astype(bool)
+    distance = np.sqrt(sum((g - c) ** 2 for g, c in zip(np.indices(scene.image.shape), far.index)))
+    assert changed.sum() > 20 and not changed[distance > reach[0][0]].any()
