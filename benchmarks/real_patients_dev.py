@@ -3,7 +3,7 @@ the benchmark's.
 
 Brain subjects ``DEV_SUBJECTS`` of ``brain_mr_miccai2012`` are held out (they are in neither fold's test set of
 ``make_real_patients_benchmark.py``); every other visible real scan trains. Each checkpoint is evaluated on both
-sides of the six benchmark structures (36 cases), from perturbed truth (Dice 0.6–0.8), K = 10 robot-clinician
+sides of the six benchmark structures (36 cases), from perturbed truth (Dice 0.6–0.8; or ``--start empty``), K = 10 robot-clinician
 interactions in the box of the structure + 20 mm — the protocol of ``medrl evaluate``. Prints, per checkpoint,
 mean Dice after 1/3/5/10 interactions, the harm rate (interactions lowering a case's Dice by > 0.005), the worst
 step and the median seconds per interaction; with two or more checkpoints also the paired differences to the first
@@ -26,6 +26,7 @@ from real_patients_plan import BRAIN, BRAIN_STRUCTURES, BRATS, MODALITIES, SARCO
 from real_patients_table import Curve, harm_rate, read_curves
 
 from medrl.data.datasets import load_dataset
+from medrl.evaluation.methods import Brush
 from medrl.evaluation.run import run_evaluation
 from medrl.evaluation.settings import EvaluationSettings
 from medrl.evaluation.summary import mean_ci
@@ -49,8 +50,10 @@ def write_split(data_root: Path, folder: Path) -> tuple[list[Path], Path]:
     return training, test
 
 
-def evaluate_checkpoint(checkpoint: Path, test: Path, folder: Path) -> dict[tuple[str, str], Curve]:
-    """The agents' curve per (task, case) of ``checkpoint`` on the split's 12 tasks (evaluations cached in ``folder``)."""
+def evaluate_checkpoint(checkpoint: Path, test: Path, folder: Path, start: str = "perturbed",
+                        method: str = "medrl") -> dict[tuple[str, str], Curve]:
+    """``method``'s curve (the agents', or ``brush``) per (task, case) with ``checkpoint`` on the split's 12 tasks from
+    ``start`` masks (``perturbed`` or ``empty``; evaluations cached in ``folder``)."""
     curves = {}
     for structure, values in BRAIN_STRUCTURES.items():
         for side, value in zip(("R", "L"), values):
@@ -59,9 +62,9 @@ def evaluate_checkpoint(checkpoint: Path, test: Path, folder: Path) -> dict[tupl
             if not (output / "interactions.csv").is_file():
                 run_evaluation(EvaluationSettings(
                     checkpoint=str(checkpoint), data=str(test), output=str(output), interactions=max(KS),
-                    start="perturbed", perturbation_dice=(0.6, 0.8), foreground_labels=(value,), crop_margin_mm=20.0,
-                    overwrite=True), progress=False)
-            curves.update({(task, c.case): c for c in read_curves(output, "brain", task, "perturbed") if c.method == "medrl"})
+                    start=start, perturbation_dice=(0.6, 0.8), foreground_labels=(value,), crop_margin_mm=20.0,
+                    overwrite=True), extra_methods=[Brush()], progress=False)
+            curves.update({(task, c.case): c for c in read_curves(output, "brain", task, start) if c.method == method})
     return curves
 
 
@@ -87,6 +90,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA, help="the real datasets' folder")
     parser.add_argument("--checkpoints", type=Path, nargs="*", default=[], help="agents' checkpoints; the first is the base")
     parser.add_argument("--split-only", action="store_true", help="write the split's dataset files and stop")
+    parser.add_argument("--start", choices=("perturbed", "empty"), default="perturbed",
+                        help="starting masks: perturbed truth (Dice 0.6-0.8) or empty (segmentation from clicks alone)")
     args = parser.parse_args()
     _, test = write_split(args.data, args.work / "split")
     print(f"training datasets: {(args.work / 'split' / 'training.txt').read_text(encoding='utf-8')}")
@@ -95,8 +100,11 @@ def main() -> None:
     results = []
     for checkpoint in args.checkpoints:
         digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:12]
-        results.append((checkpoint.name, evaluate_checkpoint(checkpoint, test, args.work / "eval" / digest)))
+        folder = args.work / "eval" / (digest if args.start == "perturbed" else f"{digest}_{args.start}")
+        results.append((checkpoint.name, evaluate_checkpoint(checkpoint, test, folder, args.start)))
         print(summary_line(*results[-1]), flush=True)
+        if len(results) == 1:
+            print(summary_line("brush (reads the truth)", evaluate_checkpoint(checkpoint, test, folder, args.start, "brush")))
     for name, dice in results[1:]:
         print(paired_line(name, dice, results[0][1]))
 

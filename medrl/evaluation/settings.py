@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from medrl.errors import MedrlInputError
 
-START_MODES = ("auto", "initial", "segmenter", "perturbed")
+START_MODES = ("auto", "initial", "segmenter", "perturbed", "empty")
 RESERVED_NAMES = ("initial",)
 
 
@@ -24,8 +24,8 @@ class EvaluationSettings:
         name: the main agents' name in reports.
         compare: further agents to compare, name -> checkpoint (same preprocessing as ``checkpoint``).
         section: the dataset's case list (``test``, ``validation``, ``training``, or another list of a dataset.json).
-        start: ``auto`` (the case's ``initial`` mask, else the segmenter), ``initial``, ``segmenter`` or
-            ``perturbed`` (see :mod:`medrl.evaluation.starts`).
+        start: ``auto`` (the case's ``initial`` mask, else the segmenter), ``initial``, ``segmenter``,
+            ``perturbed`` or ``empty`` (see :mod:`medrl.evaluation.starts`).
         perturbation_dice: (lo, hi) Dice range of perturbed starting masks.
         seed: seeds the perturbations and the robot clinician's tie-breaking.
         foreground_labels: label values that form the task's foreground (``None``: the checkpoint's

@@ -8,6 +8,7 @@ Modes (``--start``):
 - ``segmenter``: the main checkpoint's segmenter on the working grid;
 - ``perturbed``: :func:`medrl.data.perturbation.perturb_mask` of the truth with a target Dice range,
   seeded per case by :func:`case_seed` (run seed, case index), so a run can be replayed;
+- ``empty``: no foreground at all: segmentation from the clicks alone (a structure the start missed entirely);
 - ``auto``: ``initial`` when the case has one, else ``segmenter``.
 """
 
@@ -32,7 +33,7 @@ class StartingMask:
 
     Attributes:
         mask: (X, Y, Z) float32 in [0, 1] on the working grid (binary, or another model's probabilities).
-        source: ``"initial"``, ``"segmenter"`` or ``"perturbed"``.
+        source: ``"initial"``, ``"segmenter"``, ``"perturbed"`` or ``"empty"``.
         seed: the perturbation's seed (``None`` unless perturbed).
     """
 
@@ -71,7 +72,7 @@ def starting_mask(case: EvaluationCase, source: str, refiner, index: int, seed: 
 
     Args:
         case: the prepared case (with ``initial`` read when ``source == "initial"``).
-        source: ``"initial"``, ``"segmenter"`` or ``"perturbed"``.
+        source: ``"initial"``, ``"segmenter"``, ``"perturbed"`` or ``"empty"``.
         refiner: the main checkpoint's :class:`~medrl.inference.refiner.Refiner` (its segmenter).
         index: the case's position in the run (seeds its perturbation).
         seed: the run's seed.
@@ -81,6 +82,8 @@ def starting_mask(case: EvaluationCase, source: str, refiner, index: int, seed: 
         return StartingMask(case.initial, "initial")
     if source == "segmenter":
         return StartingMask(refiner.segment(case.data)[0, 0].float(), "segmenter")
+    if source == "empty":
+        return StartingMask(torch.zeros(case.label.shape, dtype=torch.float32), "empty")
     seed_of_case = case_seed(seed, index)
     mask, _ = perturb_mask(case.label, case.spacing, seed_of_case, PerturbationConfig(target_dice=tuple(perturbation_dice)))
     return StartingMask(torch.from_numpy(mask).float(), "perturbed", seed_of_case)

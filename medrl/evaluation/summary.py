@@ -30,7 +30,7 @@ class CaseResult:
     Attributes:
         case: the case's name.
         method: the method's name.
-        start: where the case started (``"initial"``, ``"segmenter"``, ``"perturbed"``).
+        start: where the case started (``"initial"``, ``"segmenter"``, ``"perturbed"``, ``"empty"``).
         records: K + 1 :class:`~medrl.evaluation.protocol.InteractionRecord`, interaction 0 first.
         extra: further per-case facts for the reports (e.g. the perturbation seed).
     """

@@ -87,6 +87,18 @@ def test_perturbed_starts_are_in_range_and_runs_replay_exactly(tmp_path, voxel_a
     assert all(case["start"] == "perturbed" and isinstance(case["start_seed"], int) for case in cases)
 
 
+def test_empty_starts_segment_from_clicks_alone(tmp_path, voxel_agents, blobs_without_initial):
+    output = tmp_path / "eval"
+    assert evaluate("--checkpoint", voxel_agents, "--data", blobs_without_initial, "--interactions", 2,
+                    "--start", "empty", "--output", output) == 0
+    rows, _, summary = check_complete(output, ["blobs_0", "blobs_1"], ["initial", "medrl"], 2)
+    curves = dice_curves(rows)
+    assert {r["start"] for r in rows} == {"empty"} and all(case["start"] == "empty" for case in summary["cases"])
+    assert all(curves[c, m][0] == 0.0 for c in ("blobs_0", "blobs_1") for m in ("initial", "medrl"))
+    assert all(curves[c, "initial"] == [0.0] * 3 for c in ("blobs_0", "blobs_1"))  # the kept start finds nothing
+    assert max(curves[c, "medrl"][-1] for c in ("blobs_0", "blobs_1")) > 0  # the clicks alone start a mask
+
+
 def test_a_new_method_plugs_in_as_one_class(tmp_path, voxel_agents, blobs_with_initial):
     """A method that repairs exactly what is clicked: one click on the missed blob makes Dice 1, and the
     robot has nothing left to click — the run reports it beside the agents, from the same start."""
