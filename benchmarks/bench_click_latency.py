@@ -5,8 +5,9 @@ click — environment set-up (soft start, hint maps of all clicks, the click's l
 greedy step(s) with the policy in sliding windows, the clicked voxels fixed, the result stitched
 back. Two kinds of agents, both with UNet channels 16-32-64-128 and S = 1 step:
 
-- ``recipe``: ``configs/agents_any_structure.yaml`` (32³ windows, a 10 mm one-way action zone whose
-  negative side shrinks to 1.5 × the click's depth): the policy runs on the zone's box and its halo only;
+- ``recipe``: ``configs/agents_any_structure.yaml`` (32³ windows, its inference zone: 10 mm one way, a negative
+  click's shrinking to 1.5 × its depth, a positive click's far from the mask widening up to 20 mm): the policy runs
+  on the zone's box and its halo only;
 - ``demo``: ``configs/refiner_voxel.yaml`` (64³ windows, no zone): the policy runs on the box the
   click's hint can reach, ± half a window.
 
@@ -20,8 +21,10 @@ Run:  python benchmarks/bench_click_latency.py [--sizes 64 128 256] [--agents re
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import torch
+import yaml
 from monai.data import MetaTensor
 from monai.networks.nets import UNet
 from timing import median_seconds
@@ -30,7 +33,8 @@ from medrl.env.clicks import Click
 from medrl.inference.refiner import Refiner
 from medrl.training.agents import AgentsModule
 
-RECIPE_ZONE = {"act_within_mm": 10.0, "act_one_way": True, "act_within_depth_scale": [0.0, 1.5]}
+RECIPE = Path(__file__).resolve().parents[1] / "configs" / "agents_any_structure.yaml"
+RECIPE_ZONE = yaml.safe_load(RECIPE.read_text(encoding="utf-8"))["model"]["init_args"]["inference_env"]
 AGENTS = {"recipe": (32, RECIPE_ZONE), "demo": (64, None)}  # window edge, inference zone
 
 

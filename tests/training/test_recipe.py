@@ -77,6 +77,7 @@ def test_a_few_steps_of_the_recipe_on_a_real_crop_then_predict_with_clicks(tmp_p
     bundle = read_checkpoint(checkpoint_path)["medrl"]
     assert bundle["preprocessing"]["intensity"] == "auto" and bundle["env"]["act_within_mm"] == 10.0
     assert list(bundle["env"]["act_within_depth_scale"]) == [0.0, 1.5]  # a negative click's zone: its depth's scale
+    assert bundle["env"]["act_far_mm"] == 20.0  # a positive click the mask missed entirely: up to 20 mm
 
     start = np.asarray(nib.load(data / "labels_1.nii.gz").dataobj) == 1
     start[:, :, 12:] = False  # the upper half of the white matter is missing
