@@ -63,7 +63,7 @@ class EnvConfig:
         act_far_mm: > 0 (with ``act_within_mm``) widens the zone of a positive click far from the mask: its radius is
             max(its ``act_within_mm`` zone's, min(depth, ``act_far_mm``)), the depth as above (inf on an empty mask). A
             positive click farther from the mask than ``act_within_mm`` marks a part of the structure the mask missed
-            entirely; its zone then reaches towards the mask (or ``act_far_mm`` around the click) instead of 10 mm.
+            entirely; its zone then reaches towards the mask (or ``act_far_mm`` around the click) instead of ``act_within_mm``.
     """
 
     deltas: tuple[float, ...] = DEFAULT_DELTAS

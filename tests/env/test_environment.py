@@ -9,7 +9,7 @@ import torch
 
 from medrl.env.actions import ActionSet
 from medrl.env.clicks import Click
-from medrl.env.environment import EnvConfig, RefinementEnv
+from medrl.env.environment import EnvConfig, RefinementEnv, click_depth_mm, zone_radius_mm
 from medrl.env.rewards.ce_gain import relative_ce_gain
 from medrl.env.state import soft_start
 from medrl.errors import MedrlInputError
@@ -312,6 +312,19 @@ def test_far_zone_widens_a_positive_click_the_mask_missed_entirely():
     before = near.p.clone()
     near.step(torch.full((1, 40), PLUS_04))
     assert (near.p > before)[0, 0, 0, 0].nonzero().flatten().tolist() == list(range(4, 21))
+
+
+def test_click_depth_is_searched_up_to_its_horizon_only():
+    p = torch.full((1, 1, 30), 0.25); p[..., 20:] = 0.75  # foreground from voxel 20; 2 mm voxels along the line
+    spacing = (1.0, 1.0, 2.0)
+    assert click_depth_mm(p, Click((0, 0, 15), True), spacing, horizon_mm=12.0) == 10.0
+    assert click_depth_mm(p, Click((0, 0, 15), True), spacing, horizon_mm=9.0) == float("inf")  # beyond the horizon
+    assert click_depth_mm(p, Click((0, 0, 25), False), spacing, horizon_mm=20.0) == 12.0  # the nearest background: 19
+    assert click_depth_mm(p, Click((0, 0, 40), True), spacing, horizon_mm=50.0) == 22.0  # off the grid: voxel 29
+    config = EnvConfig(act_within_mm=10.0, act_within_depth_scale=(0.0, 2.0), act_far_mm=20.0)
+    assert config.depth_horizon_mm == 20.0 and EnvConfig(act_within_mm=10.0, act_within_depth_scale=0.5).depth_horizon_mm == 20.0
+    assert [zone_radius_mm(config, True, d) for d in (0.0, 14.0, float("inf"))] == [10.0, 14.0, 20.0]
+    assert [zone_radius_mm(config, False, d) for d in (1.0, float("inf"))] == [2.0, 10.0]
 
 
 def test_geodesic_hints_stop_at_an_edge():
