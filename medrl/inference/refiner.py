@@ -365,7 +365,6 @@ class Refiner:
         shape = tuple(volume.shape[1:])
         start = _plain(initial).reshape(1, 1, *shape).cpu()  # plain tensors: no metadata carried through every step
         p = start.to(torch.float32, copy=True) if resume else soft_start(start, *self.soft_start)  # a new volume: refined in place
-        del start
         if not clicks and not previous_clicks and (self.env_config.act_within_mm > 0 or steps == 0):
             if progress is not None:  # without a click the action zone is empty (or no step is taken): nothing may change
                 progress(0, 0)
@@ -466,7 +465,7 @@ class Refiner:
         progress("writing back to the scan's grid", 0, 1)
         result = Prediction(self.to_input_grid(data, to_mask(p).to(torch.uint8)).to(torch.uint8), clicks=working_clicks)
         if working_clicks:  # the start's mask as the agents saw it (a float volume: only when there are clicks to report)
-            before = to_mask(soft_start(torch.as_tensor(initial).reshape(p.shape), *self.soft_start))
+            before = to_mask(soft_start(_plain(initial).reshape(p.shape), *self.soft_start))
             result.click_report = click_reports(clicks, working_clicks, before[0, 0], to_mask(p)[0, 0], data)
         result.warnings = data["warnings"]
         if probability:
