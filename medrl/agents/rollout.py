@@ -193,5 +193,5 @@ def act_greedily(env: RefinementEnv, policy: PolicyValueNet, steps: int) -> torc
     """
     for _ in range(steps):
         logit_map, _ = policy(env.state())
-        env.step(env.agents.pool(logit_map).max(dim=1).indices)  # max is faster than argmax on CPU
+        env.move(env.agents.pool(logit_map).max(dim=1).indices)  # no reward needed; max is faster than argmax on CPU
     return env.p

@@ -24,11 +24,22 @@ from medrl.env.actions import DEFAULT_DELTAS, ActionSet
 from medrl.env.clicks import HINT_REACH_SIGMAS, Click, click_ball, robot_round, squared_distance_mm
 from medrl.env.geodesic import geodesic_distance_mm
 from medrl.env.regions import RegionAgents, VoxelAgents
-from medrl.env.rewards.ce_gain import DEFAULT_EPS, boundary_weight, log_likelihood_map
+from medrl.env.rewards.ce_gain import DEFAULT_EPS, boundary_weight
 from medrl.env.rewards.mixture import RewardConfig, step_reward, weighted_verdict_gain
 from medrl.env.rewards.target import reward_target, split_corrections
 from medrl.env.state import build_state, to_mask
 from medrl.errors import MedrlInputError
+
+
+@dataclass(frozen=True)
+class _RewardTarget:
+    """The reward's target and where it is known, all (B, 1, D, H, W): see :meth:`RefinementEnv.reset`."""
+
+    target: torch.Tensor
+    valid: torch.Tensor
+    weight: torch.Tensor
+    verdict_target: torch.Tensor | None
+    known: torch.Tensor
 
 
 @dataclass
@@ -186,8 +197,9 @@ class RefinementEnv:
     clinician marked the voxel; ``known`` (B, 1, D, H, W) bool: where a target or a verdict is known
     (``valid`` itself without verdicts); ``clicks`` (B lists of :class:`Click`); ``agents`` (voxel or
     region agents).
-    Change ``p`` only through :meth:`step` (or :meth:`reset`): the environment caches the
-    log-likelihood of ``p`` so that a step computes the reward's cross-entropy once, not twice.
+    The reward's parts (``target`` … ``known``) are computed when first read after a change of the clinician's
+    labels. Change ``p`` only through :meth:`step`, :meth:`move` (no reward) or :meth:`reset`: the environment
+    caches the log-likelihood of ``p`` so that consecutive steps compute the reward's cross-entropy once, not twice.
 
     Example:
         >>> env = RefinementEnv()
@@ -326,10 +338,14 @@ class RefinementEnv:
                 continue  # every zone of this sign is act_within_mm
             zone[:, channel] = False
             for b, volume_clicks in enumerate(clicks):
-                for click in (c for c in volume_clicks if bool(c.positive) == positive):
+                signed = [c for c in volume_clicks if bool(c.positive) == positive]
+                for click in signed:
                     depth = click_depth_mm(self.p[b, 0], click, self.spacing[b], config.depth_horizon_mm)
-                    alone = [[click] if other == b else [] for other in range(len(clicks))]
-                    zone[b, channel] |= self._distance_to(alone)[b, channel] <= zone_radius_mm(config, positive, depth)
+                    if len(signed) == 1:  # the only click of its sign: its distance map is the one given
+                        own = distance[b, channel]
+                    else:
+                        own = self._distance_to([[click] if other == b else [] for other in range(len(clicks))])[b, channel]
+                    zone[b, channel] |= own <= zone_radius_mm(config, positive, depth)
         return zone
 
     def _distance_to(self, clicks: Sequence[Sequence[Click]]) -> torch.Tensor:
@@ -394,12 +410,19 @@ class RefinementEnv:
             asks for (:func:`medrl.env.rewards.mixture.step_reward`), times the voxel weights (0 where the target is
             unknown); plus the weighted verdict gain where a verdict map was given.
         """
-        voxel_actions = self.agents.broadcast(actions.reshape(actions.shape[0], 1, -1))
-        p_prev, self.p = self.p, self._within_zone(self.p, self.actions.apply(self.p, voxel_actions))
+        p_prev, log_likelihood_prev = self.p, self._log_likelihood
+        self.move(actions)
         reward_map, self._log_likelihood = step_reward(
             self.config.reward, p_prev, self.p, self.target, self.valid, self.weight, self.spacing, self.config.eps,
-            self.verdict_target, self._max_step(), log_likelihood_prev=self._log_likelihood)
+            self.verdict_target, self._max_step(), log_likelihood_prev=log_likelihood_prev)
         return self.state(), reward_map
+
+    def move(self, actions: torch.Tensor) -> None:
+        """Apply one action per agent without computing a reward (greedy inference needs none); ``actions`` as in
+        :meth:`step`."""
+        voxel_actions = self.agents.broadcast(actions.reshape(actions.shape[0], 1, -1))
+        self.p = self._within_zone(self.p, self.actions.apply(self.p, voxel_actions))
+        self._log_likelihood = None  # p changed: the next step computes its log-likelihood itself
 
     def _within_zone(self, p: torch.Tensor, p_next: torch.Tensor) -> torch.Tensor:
         """``p_next`` where the action zone allows its change from ``p`` (everywhere without a zone), else ``p``."""
@@ -464,22 +487,55 @@ class RefinementEnv:
         return robot_round(self.mask(), self.target, self.spacing, self.config.clicks_per_interaction, self.valid, self.rng)
 
     def _refresh_target(self) -> None:
-        """Recompute the reward's target, valid mask and weight after the clinician's labels changed."""
-        self.target, self.valid, self.weight = reward_target(
-            self.label, self.clinician_label, self.clinician_mask, self.config.clinician_weight, self.label_valid
-        )
-        if self.config.boundary_gain > 0:
-            targets = (self.target * self.valid)[:, 0].cpu().numpy()
-            boundary = np.stack([
-                boundary_weight(t, s, self.config.boundary_gain, self.config.boundary_sigma_mm)
-                for t, s in zip(targets, self.spacing)
-            ])
-            self.weight = self.weight * torch.from_numpy(boundary).to(self.weight.device).unsqueeze(1)
-        self._log_likelihood = log_likelihood_map(self.p, self.target, self.config.eps)
-        self.verdict_target, self.known = None, self.valid
-        if self.verdict is not None:  # a clinician's mark overrides the verdict on its voxel
-            self.verdict_target = self.verdict.masked_fill(self.clinician_mask, 0.0)
-            self.known = self.valid | (self.verdict_target != 0)
+        """Forget the reward's target after the clinician's labels changed: it is recomputed when first needed (a
+        reward, the oracle, the robot's clicks), so greedy inference, which needs none, never computes it."""
+        self._reward_target: _RewardTarget | None = None
+        self._log_likelihood = None
+
+    def _target_parts(self) -> _RewardTarget:
+        """The reward's target, valid mask, weight, verdict target and known mask, computed once per clinician change."""
+        if self._reward_target is None:
+            target, valid, weight = reward_target(
+                self.label, self.clinician_label, self.clinician_mask, self.config.clinician_weight, self.label_valid
+            )
+            if self.config.boundary_gain > 0:
+                targets = (target * valid)[:, 0].cpu().numpy()
+                boundary = np.stack([
+                    boundary_weight(t, s, self.config.boundary_gain, self.config.boundary_sigma_mm)
+                    for t, s in zip(targets, self.spacing)
+                ])
+                weight = weight * torch.from_numpy(boundary).to(weight.device).unsqueeze(1)
+            verdict_target, known = None, valid
+            if self.verdict is not None:  # a clinician's mark overrides the verdict on its voxel
+                verdict_target = self.verdict.masked_fill(self.clinician_mask, 0.0)
+                known = valid | (verdict_target != 0)
+            self._reward_target = _RewardTarget(target, valid, weight, verdict_target, known)
+        return self._reward_target
+
+    @property
+    def target(self) -> torch.Tensor:
+        """(B, 1, D, H, W) float32 {0, 1}: the reward's target (the label, overridden by clinician labels)."""
+        return self._target_parts().target
+
+    @property
+    def valid(self) -> torch.Tensor:
+        """(B, 1, D, H, W) bool: where the reward's target is known."""
+        return self._target_parts().valid
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """(B, 1, D, H, W) float32 voxel weights of the reward, 0 where the target is unknown."""
+        return self._target_parts().weight
+
+    @property
+    def verdict_target(self) -> torch.Tensor | None:
+        """(B, 1, D, H, W) float32 in [−1, 1]: the signed verdict map where no clinician marked the voxel, or ``None``."""
+        return self._target_parts().verdict_target
+
+    @property
+    def known(self) -> torch.Tensor:
+        """(B, 1, D, H, W) bool: where a target or a verdict is known."""
+        return self._target_parts().known
 
     def _max_step(self) -> float:
         """The largest action's probability change (a full-size step earns a verdict of ±1)."""

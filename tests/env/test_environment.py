@@ -11,6 +11,7 @@ from medrl.env.actions import ActionSet
 from medrl.env.clicks import Click
 from medrl.env.environment import EnvConfig, RefinementEnv, click_depth_mm, zone_radius_mm
 from medrl.env.rewards.ce_gain import relative_ce_gain
+from medrl.env.rewards.target import reward_target
 from medrl.env.state import soft_start
 from medrl.errors import MedrlInputError
 
@@ -54,6 +55,26 @@ def test_step_applies_clips_and_rewards_by_the_formula():
     assert torch.allclose(reward, relative_ce_gain(p_before, env.p, label))
     assert reward[label == 1].allclose(torch.tensor(GAIN_04))
     assert (env.dice() == 1).all()
+
+
+def test_move_is_a_step_without_its_reward_and_no_reward_target_is_computed_until_read(monkeypatch):
+    import medrl.env.environment as environment
+
+    computed = []
+    monkeypatch.setattr(environment, "reward_target", lambda *args: computed.append(1) or reward_target(*args))
+    stepped, _, label = make_env()
+    moved, _, _ = make_env()
+    first, second = torch.where(label[:, 0] == 1, PLUS_04, MINUS_04), torch.full((2, 7**3), PLUS_04)
+    for env in (stepped, moved):
+        env.add_clicks([[Click((3, 3, 3), True)], [Click((0, 0, 0), False)]])
+    computed.clear()
+    moved.move(first)
+    assert not computed  # greedy inference: clicks and moves, no reward's target
+    stepped.step(first)
+    assert torch.equal(moved.p, stepped.p)
+    assert torch.equal(moved.step(second)[1], stepped.step(second)[1])  # the step after a move: the same reward
+    assert len(computed) == 2  # once per environment, for its first reward
+    assert torch.equal(moved.target, stepped.target) and len(computed) == 2  # then kept
 
 
 def test_robot_clicks_label_voxels_and_hint_the_state():
@@ -306,6 +327,12 @@ def test_far_zone_widens_a_positive_click_the_mask_missed_entirely():
     assert changed_by(30, start) == list(range(18, 40))  # 26 mm from the mask: 12 mm
     assert changed_by(30, torch.zeros_like(image)) == list(range(18, 40))  # an empty mask: 12 mm
     assert changed_by(2, start, positive=False) == [0, 1, 2, 3, 4, 5]  # a negative click: its 3 mm zone
+    both = RefinementEnv(config)  # two positive clicks of one interaction: each keeps its own zone
+    both.reset(image, soft_start(start.bool()), label=start)
+    both.add_clicks([[Click((0, 0, 6), True), Click((0, 0, 30), True)]])
+    before = both.p.clone()
+    both.step(torch.full((1, 40), PLUS_04))
+    assert (both.p != before)[0, 0, 0, 0].nonzero().flatten().tolist() == [3, 4, 5, 6, 7, 8, 9] + list(range(18, 40))
     near = RefinementEnv(EnvConfig(act_within_mm=3.0, act_far_mm=12.0, act_one_way=True))
     near.reset(image, soft_start(start.bool()), label=start)
     near.add_clicks([[Click((0, 0, 12), True)]])  # 8 mm from the mask: its zone reaches the mask's edge, 8 mm

@@ -178,3 +178,18 @@ def test_a_click_far_from_the_mask_gets_the_far_zone_and_its_box(trained_agents)
     changed = (p.numpy() >= 0.5) != scene.initial.astype(bool)
     distance = np.sqrt(sum((g - c) ** 2 for g, c in zip(np.indices(scene.image.shape), far.index)))
     assert changed.sum() > 20 and not changed[distance > reach[0][0]].any()
+
+
+def test_a_click_refinement_computes_no_reward(trained_agents, monkeypatch):
+    """Greedy inference needs no reward: refining a click never computes the reward's target."""
+    import medrl.env.environment as environment
+
+    def no_reward_target(*args):
+        raise AssertionError("the reward's target was computed during inference")
+
+    scene = two_blob_scene(shape=(64, 40, 32))
+    refiner = _with_zone(Refiner.from_checkpoint(trained_agents), radius_mm=6.0)
+    case = _case(refiner, scene.image)
+    monkeypatch.setattr(environment, "reward_target", no_reward_target)
+    p = refiner.refine(case, torch.from_numpy(scene.initial), [Click(scene.missed_centre, True)])[0, 0]
+    assert ((p.numpy() >= 0.5) != scene.initial.astype(bool)).sum() > 20  # the agents did act
