@@ -12,6 +12,7 @@ from medrl.agents.rollout import rollout
 from medrl.env.environment import EnvConfig, RefinementEnv
 from medrl.env.regions import grid_regions
 from medrl.env.state import soft_start
+from tests.policies import RecordingPolicy
 
 
 def small_policy(**kwargs) -> PolicyValueNet:
@@ -76,24 +77,14 @@ def test_returns_bootstrap_or_terminal(tiny_batch):
     assert terminal.value.item() == pytest.approx(value_loss(b_returns, b.b_values, b.b_valid).item(), abs=1e-5)
 
 
-class _Counting(torch.nn.Module):
-    def __init__(self, policy):
-        super().__init__()
-        self.policy, self.calls = policy, 0
-
-    def forward(self, state):
-        self.calls += 1
-        return self.policy(state)
-
-
 def test_a_terminal_update_skips_the_final_states_forward_and_learns_the_same(tiny_batch):
     losses, calls = [], []
     for bootstrap in (True, False):
-        policy = _Counting(small_policy())
+        policy = RecordingPolicy(small_policy())
         torch.manual_seed(5)
         b = rollout(reset_env(tiny_batch, region_agents=False), policy, interactions=2, steps=1, bootstrap=bootstrap)
         losses.append(compute_loss(b, A2CConfig(bootstrap=False, cloning_weight=0.5)).total.item())
-        calls.append(policy.calls)
+        calls.append(len(policy.shapes))
     assert calls == [3, 2]  # two acting steps, and the final state's value only when bootstrapping
     assert losses[0] == pytest.approx(losses[1], abs=1e-6)
     assert torch.count_nonzero(b.bootstrap_value) == 0 and b.bootstrap_value.shape == (2, 12**3)

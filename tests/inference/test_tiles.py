@@ -14,6 +14,7 @@ from medrl.env.clicks import Click
 from medrl.env.state import soft_start
 from medrl.inference.refiner import Refiner
 from medrl.inference.tiles import Box, bounding_box, click_reach, refinement_region, shifted, tiles
+from tests.policies import RecordingPolicy
 
 from .scenes import two_blob_scene
 
@@ -84,7 +85,7 @@ def test_a_click_changes_nothing_outside_its_region(trained_agents):
 def test_without_clicks_the_agents_refine_the_starting_masks_box_and_no_farther(trained_agents):
     scene = two_blob_scene(shape=(160, 40, 32))  # the start's blob at x 6..22; beyond x ~ 46 only noise
     refiner = Refiner.from_checkpoint(trained_agents, tile_edge=1000)
-    counting = refiner.policy = _CountingPolicy(refiner.policy)
+    counting = refiner.policy = RecordingPolicy(refiner.policy)
     image = MetaTensor(torch.from_numpy(scene.image)[None], affine=torch.eye(4, dtype=torch.float64))
     mask = MetaTensor(torch.from_numpy(scene.initial)[None], affine=torch.eye(4, dtype=torch.float64))
     predicted = refiner.predict(image, mask=mask).mask[0].numpy().astype(bool)
@@ -117,24 +118,12 @@ def _with_zone(refiner: Refiner, radius_mm: float) -> Refiner:
     return refiner
 
 
-class _CountingPolicy(torch.nn.Module):
-    """A policy wrapper that records the spatial size of every state it is given."""
-
-    def __init__(self, policy):
-        super().__init__()
-        self.policy, self.shapes = policy, []
-
-    def forward(self, state):
-        self.shapes.append(tuple(state.shape[2:]))
-        return self.policy(state)
-
-
 def test_agents_with_a_zone_run_only_around_it_and_refine_as_over_a_wide_region(trained_agents):
     scene = two_blob_scene(shape=(128, 40, 32))
     refiner = _with_zone(Refiner.from_checkpoint(trained_agents), radius_mm=6.0)
     case = _case(refiner, scene.image)
     click, initial = Click(scene.missed_centre, True), torch.from_numpy(scene.initial)
-    counting = refiner.policy = _CountingPolicy(refiner.policy)
+    counting = refiner.policy = RecordingPolicy(refiner.policy)
     p = refiner.refine(case, initial, [click])[0, 0]
 
     halo = [w // 2 for w in (48, 40, 32)]
@@ -170,7 +159,7 @@ def test_a_click_far_from_the_mask_gets_the_far_zone_and_its_box(trained_agents)
     far, beside = Click(scene.missed_centre, True), Click((23, 20, 16), True)
     reach = refiner.click_reaches(case, p0, [far, beside])
     assert reach == [(14, 14, 14), (6, 6, 6)]  # the kept blob's nearest voxel: (22, 20, 16), 14 mm from the far click
-    counting = refiner.policy = _CountingPolicy(refiner.policy)
+    counting = refiner.policy = RecordingPolicy(refiner.policy)
     p = refiner.refine(case, initial, [far])[0, 0]
     halo = [w // 2 for w in (48, 40, 32)]
     zone_box = Box(far.index, tuple(i + 1 for i in far.index)).grown(reach[0], scene.image.shape)
