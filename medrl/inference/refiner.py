@@ -251,7 +251,10 @@ class Refiner:
             raise MedrlInputError("tensor", f"shape {tuple(tensor.shape)} is not the working grid's {tuple(data['image'].shape)}")
         # the inversion takes the working grid's affine and recorded operations from data["image"]: no copy of the scan
         output = tensor.detach().cpu()
-        output = output.to(torch.uint8) if output.dtype == torch.bool else output if nearest else output.float()
+        if output.dtype == torch.bool:
+            output = output.to(torch.uint8)
+        elif not nearest:  # a probability map is interpolated in float
+            output = output.float()
         output = MetaTensor(_plain(output))  # shares the voxels
         return invert(self.transform, {**data, "_output": output}, "_output", nearest=nearest)
 
