@@ -4,7 +4,9 @@ the benchmark's.
 Brain subjects ``DEV_SUBJECTS`` of ``brain_mr_miccai2012`` are held out (they are in neither fold's test set of
 ``make_real_patients_benchmark.py``); every other visible real scan trains. Each checkpoint is evaluated on both
 sides of the six benchmark structures (36 cases), from perturbed truth (Dice 0.6–0.8; or ``--start empty``), K = 10 robot-clinician
-interactions in the box of the structure + 20 mm — the protocol of ``medrl evaluate``. Prints, per checkpoint,
+interactions in the box of the structure + 20 mm — the protocol of ``medrl evaluate``. ``--structures large`` tests
+instead three structures tens of millimetres across (``LARGE_STRUCTURES``: cerebellum exterior and white matter,
+cerebral white matter; 18 cases), where a click on an empty or partial mask sits deep inside the error. Prints, per checkpoint,
 mean Dice after 1/3/5/10 interactions, the harm rate (interactions lowering a case's Dice by > 0.005), the worst
 step and the median seconds per interaction; with two or more checkpoints also the paired differences to the first
 (mean ± Student-t 95% CI over cases). Evaluations are cached in ``--work`` per checkpoint file.
@@ -35,6 +37,9 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 DATA = REPOSITORY.parent / "shared" / "data" / "real"
 DEV_SUBJECTS = ("1003", "1008", "1025")
 KS = (1, 3, 5, 10)
+LARGE_STRUCTURES = {  # label values of brain_mr_miccai2012 (its label_names.csv), structures tens of millimetres across
+    "cerebellum exterior": (38, 39), "cerebellum white matter": (40, 41), "cerebral white matter": (44, 45),
+}
 
 
 def write_split(data_root: Path, folder: Path) -> tuple[list[Path], Path]:
@@ -51,11 +56,11 @@ def write_split(data_root: Path, folder: Path) -> tuple[list[Path], Path]:
 
 
 def evaluate_checkpoint(checkpoint: Path, test: Path, folder: Path, start: str = "perturbed",
-                        method: str = "medrl") -> dict[tuple[str, str], Curve]:
-    """``method``'s curve (the agents', or ``brush``) per (task, case) with ``checkpoint`` on the split's 12 tasks from
-    ``start`` masks (``perturbed`` or ``empty``; evaluations cached in ``folder``)."""
+                        method: str = "medrl", structures: dict = BRAIN_STRUCTURES) -> dict[tuple[str, str], Curve]:
+    """``method``'s curve (the agents', or ``brush``) per (task, case) with ``checkpoint`` on the split's tasks (both
+    sides of ``structures``) from ``start`` masks (``perturbed`` or ``empty``; evaluations cached in ``folder``)."""
     curves = {}
-    for structure, values in BRAIN_STRUCTURES.items():
+    for structure, values in structures.items():
         for side, value in zip(("R", "L"), values):
             task = f"{structure.replace(' ', '_')}_{side}"
             output = folder / task
@@ -92,7 +97,10 @@ def main() -> None:
     parser.add_argument("--split-only", action="store_true", help="write the split's dataset files and stop")
     parser.add_argument("--start", choices=("perturbed", "empty"), default="perturbed",
                         help="starting masks: perturbed truth (Dice 0.6-0.8) or empty (segmentation from clicks alone)")
+    parser.add_argument("--structures", choices=("benchmark", "large"), default="benchmark",
+                        help="the benchmark's six structures, or three large ones (LARGE_STRUCTURES)")
     args = parser.parse_args()
+    structures = BRAIN_STRUCTURES if args.structures == "benchmark" else LARGE_STRUCTURES
     _, test = write_split(args.data, args.work / "split")
     print(f"training datasets: {(args.work / 'split' / 'training.txt').read_text(encoding='utf-8')}")
     if args.split_only:
@@ -100,11 +108,14 @@ def main() -> None:
     results = []
     for checkpoint in args.checkpoints:
         digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:12]
-        folder = args.work / "eval" / (digest if args.start == "perturbed" else f"{digest}_{args.start}")
-        results.append((checkpoint.name, evaluate_checkpoint(checkpoint, test, folder, args.start)))
+        suffix = "".join(f"_{part}" for part, default in ((args.start, "perturbed"), (args.structures, "benchmark"))
+                         if part != default)
+        folder = args.work / "eval" / f"{digest}{suffix}"
+        results.append((checkpoint.name, evaluate_checkpoint(checkpoint, test, folder, args.start, structures=structures)))
         print(summary_line(*results[-1]), flush=True)
         if len(results) == 1:
-            print(summary_line("brush (reads the truth)", evaluate_checkpoint(checkpoint, test, folder, args.start, "brush")))
+            print(summary_line("brush (reads the truth)",
+                               evaluate_checkpoint(checkpoint, test, folder, args.start, "brush", structures)))
     for name, dice in results[1:]:
         print(paired_line(name, dice, results[0][1]))
 

@@ -75,6 +75,13 @@ class EnvConfig:
             max(its ``act_within_mm`` zone's, min(depth, ``act_far_mm``)), the depth as above (inf on an empty mask). A
             positive click farther from the mask than ``act_within_mm`` marks a part of the structure the mask missed
             entirely; its zone then reaches towards the mask (or ``act_far_mm`` around the click) instead of ``act_within_mm``.
+        hint_depth_scale: > 0 widens the hint of a click deep inside an error: its σ is
+            min(``hint_sigma_max_mm``, max(``hint_sigma_mm``, scale × depth)), the depth being the click's distance in mm
+            to the nearest voxel the current mask already gives its label (as for the zones above), measured anew at
+            every interaction, so a click's hint narrows back to ``hint_sigma_mm`` once its error is mended. A click on
+            an empty mask, or in a missed structure tens of millimetres across, then says "this, and around here" over
+            the size of the error instead of over 5 mm. 0 = every hint has σ = ``hint_sigma_mm``.
+        hint_sigma_max_mm: the widest hint's σ in mm (with ``hint_depth_scale``).
     """
 
     deltas: tuple[float, ...] = DEFAULT_DELTAS
@@ -92,6 +99,8 @@ class EnvConfig:
     act_one_way: bool = False
     act_within_depth_scale: float | tuple[float, float] = (0.0, 0.0)
     act_far_mm: float = 0.0
+    hint_depth_scale: float = 0.0
+    hint_sigma_max_mm: float = 10.0
 
     def __post_init__(self):
         scale = self.act_within_depth_scale
@@ -111,6 +120,11 @@ class EnvConfig:
             return 0.0
         return max([self.act_far_mm] + [self.act_within_mm / scale for scale in self.act_within_depth_scale if scale > 0])
 
+    @property
+    def widest_hint_sigma_mm(self) -> float:
+        """The widest σ in mm any click's hint can have (``hint_sigma_max_mm`` when hints scale with depth)."""
+        return max(self.hint_sigma_mm, self.hint_sigma_max_mm) if self.hint_depth_scale > 0 else self.hint_sigma_mm
+
 
 def zone_radius_mm(config: EnvConfig, positive: bool, depth_mm: float) -> float:
     """Radius in mm of a click's action zone (see :class:`EnvConfig`: ``act_within_mm``, ``act_within_depth_scale``,
@@ -120,6 +134,14 @@ def zone_radius_mm(config: EnvConfig, positive: bool, depth_mm: float) -> float:
     if positive and config.act_far_mm > 0:
         radius = max(radius, min(depth_mm, config.act_far_mm))
     return radius
+
+
+def click_hint_sigma_mm(config: EnvConfig, depth_mm: float) -> float:
+    """σ in mm of a click's hint from its depth (see :class:`EnvConfig`: ``hint_depth_scale``; inf = deeper than
+    any σ depends on, or nothing labelled like the click)."""
+    if config.hint_depth_scale <= 0:
+        return config.hint_sigma_mm
+    return min(config.widest_hint_sigma_mm, max(config.hint_sigma_mm, config.hint_depth_scale * depth_mm))
 
 
 def click_depth_mm(p: torch.Tensor, click: Click, spacing: Sequence[float], horizon_mm: float) -> float:
@@ -318,11 +340,32 @@ class RefinementEnv:
             self.clicks[b].extend(volume_clicks)
         new_distance = self._distance_to(clicks)
         self._click_distance = torch.minimum(self._click_distance, new_distance)
-        self.hints = torch.exp(-self._click_distance**2 / (2.0 * self.config.hint_sigma_mm**2))
+        self.hints = torch.exp(-self._hint_distance()**2 / (2.0 * self.config.hint_sigma_mm**2))
         if self.config.act_within_mm > 0:
             self._set_action_zone(self._click_zones(clicks, new_distance))
         self._refresh_target()
         return clicks
+
+    def _hint_distance(self) -> torch.Tensor:
+        """(B, 2, D, H, W) float32: the distance in mm the hint maps' Gaussian of σ = ``hint_sigma_mm`` reads, from
+        every voxel to the nearest click of each sign, each click's distance scaled by ``hint_sigma_mm`` / its own σ
+        (:func:`click_hint_sigma_mm`, from its depth on the current p) so that its Gaussian has its own σ. A click whose
+        σ is ``hint_sigma_mm`` adds nothing to the unscaled distances kept in ``_click_distance``, and a wide click's
+        scaled distance is below its unscaled one, so only the wide clicks' maps are computed here."""
+        config = self.config
+        if config.hint_depth_scale <= 0:
+            return self._click_distance
+        horizon = config.widest_hint_sigma_mm / config.hint_depth_scale
+        distance = self._click_distance.clone()
+        for b, volume_clicks in enumerate(self.clicks):
+            for click in volume_clicks:
+                sigma = click_hint_sigma_mm(config, click_depth_mm(self.p[b, 0], click, self.spacing[b], horizon))
+                if sigma > config.hint_sigma_mm:
+                    own = self._distance_to([[click] if other == b else [] for other in range(len(self.clicks))],
+                                            HINT_REACH_SIGMAS * sigma)[b, 0 if click.positive else 1]
+                    channel = distance[b, 0 if click.positive else 1]
+                    torch.minimum(channel, own * (config.hint_sigma_mm / sigma), out=channel)
+        return distance
 
     def _click_zones(self, clicks: Sequence[Sequence[Click]], distance: torch.Tensor) -> torch.Tensor:
         """(B, 2, D, H, W) bool: voxels within their click's zone radius, [positive, negative] clicks.
@@ -348,11 +391,12 @@ class RefinementEnv:
                     zone[b, channel] |= own <= zone_radius_mm(config, positive, depth)
         return zone
 
-    def _distance_to(self, clicks: Sequence[Sequence[Click]]) -> torch.Tensor:
+    def _distance_to(self, clicks: Sequence[Sequence[Click]], reach_mm: float | None = None) -> torch.Tensor:
         """(B, 2, D, H, W) float32 distance in mm (geodesic when ``config.geodesic_weight`` > 0) from every
         voxel to the nearest of ``clicks`` that is [positive, negative]; inf where a volume has none. A click
         outside the volume (a tile's neighbour) starts its geodesic paths from the nearest voxel inside, at
-        the Euclidean distance between the two."""
+        the Euclidean distance between the two. Geodesic distances are computed up to ``reach_mm`` (default: the
+        reach of a hint of σ = ``hint_sigma_mm`` or the widest zone) and are inf beyond."""
         shape, device = self.image.shape[2:], self.p.device
         if self.config.geodesic_weight <= 0:
             squared = torch.full((len(clicks), 2, *shape), float("inf"), device=device)
@@ -365,7 +409,8 @@ class RefinementEnv:
         # geodesic: each click's distances within the box where they can be shorter than the reach R (a path
         # shorter than R stays within R of its click in Euclidean terms too), inf beyond; all clicks of the batch
         # in one call, each box the same size around its click (the image padded by replication at the borders)
-        reach = max(HINT_REACH_SIGMAS * self.config.hint_sigma_mm, self.config.zone_reach_mm)
+        reach = reach_mm if reach_mm is not None else max(HINT_REACH_SIGMAS * self.config.hint_sigma_mm,
+                                                           self.config.zone_reach_mm)
         distance = torch.full((len(clicks), 2, *shape), float("inf"), device=device)
         jobs = [(b, click) for b, volume_clicks in enumerate(clicks) for click in volume_clicks]
         if not jobs:

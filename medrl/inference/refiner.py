@@ -395,7 +395,7 @@ class Refiner:
 
     def reach(self, data: dict) -> tuple[int, int, int]:
         """Half-size in working-grid voxels of the box one click can change (:func:`~medrl.inference.tiles.click_reach`)."""
-        return click_reach(self.spacing(data), self.env_config.hint_sigma_mm, self._window(data["image"].shape[1:]),
+        return click_reach(self.spacing(data), self.env_config.widest_hint_sigma_mm, self._window(data["image"].shape[1:]),
                            self.env_config.zone_reach_mm)
 
     def click_reaches(self, data: dict, p: torch.Tensor, clicks: Sequence[Click]) -> list[tuple[int, int, int]]:

@@ -9,7 +9,7 @@ import torch
 
 from medrl.env.actions import ActionSet
 from medrl.env.clicks import Click
-from medrl.env.environment import EnvConfig, RefinementEnv, click_depth_mm, zone_radius_mm
+from medrl.env.environment import EnvConfig, RefinementEnv, click_depth_mm, click_hint_sigma_mm, zone_radius_mm
 from medrl.env.rewards.ce_gain import relative_ce_gain
 from medrl.env.rewards.target import reward_target
 from medrl.env.state import soft_start
@@ -352,6 +352,37 @@ def test_click_depth_is_searched_up_to_its_horizon_only():
     assert config.depth_horizon_mm == 20.0 and EnvConfig(act_within_mm=10.0, act_within_depth_scale=0.5).depth_horizon_mm == 20.0
     assert [zone_radius_mm(config, True, d) for d in (0.0, 14.0, float("inf"))] == [10.0, 14.0, 20.0]
     assert [zone_radius_mm(config, False, d) for d in (1.0, float("inf"))] == [2.0, 10.0]
+
+
+def test_depth_scaled_hints_widen_with_the_error_a_click_sits_in_and_narrow_once_it_is_mended():
+    """A line of 60 voxels (1 mm), σ = 2 mm, scale 0.5, widest σ 8 mm. A positive click at 30 on a mask that is
+    foreground from 44 sits 14 mm deep: σ = 7 mm; on an empty mask σ = 8 mm; a click at 42, 2 mm deep, keeps 2 mm.
+    Once the mask reaches the click (the error mended), the next interaction's hint of that click is 2 mm again."""
+    image = torch.zeros(1, 1, 1, 1, 60)
+    config = EnvConfig(hint_sigma_mm=2.0, hint_depth_scale=0.5, hint_sigma_max_mm=8.0)
+    assert config.widest_hint_sigma_mm == 8.0 and EnvConfig(hint_sigma_max_mm=8.0).widest_hint_sigma_mm == 5.0
+    assert [click_hint_sigma_mm(config, d) for d in (0.0, 2.0, 14.0, 30.0, float("inf"))] == [2.0, 2.0, 7.0, 8.0, 8.0]
+
+    def hint_at(mask: torch.Tensor, click: int, voxel: int) -> float:
+        env = RefinementEnv(config)
+        env.reset(image, soft_start(mask.bool()))
+        env.add_clicks([[Click((0, 0, click), True)]])
+        return float(env.hints[0, 0, 0, 0, voxel])
+
+    partial = torch.zeros_like(image); partial[..., 44:] = 1
+    gaussian = lambda d, sigma: math.exp(-d**2 / (2 * sigma**2))  # noqa: E731
+    assert hint_at(partial, 30, 37) == pytest.approx(gaussian(7, 7.0), rel=1e-5)
+    assert hint_at(torch.zeros_like(image), 30, 38) == pytest.approx(gaussian(8, 8.0), rel=1e-5)
+    assert hint_at(partial, 42, 38) == pytest.approx(gaussian(4, 2.0), rel=1e-5)
+
+    env = RefinementEnv(config)
+    env.reset(image, soft_start(partial.bool()))
+    env.add_clicks([[Click((0, 0, 30), True)]])
+    assert float(env.hints[0, 0, 0, 0, 34]) == pytest.approx(gaussian(4, 7.0), rel=1e-5)
+    env.move(torch.where(torch.arange(60) >= 28, PLUS_04, KEEP).reshape(1, 60))  # the error mended from 28 on
+    env.add_clicks([[Click((0, 0, 10), False)]])  # the next interaction: a negative click on a right voxel
+    assert float(env.hints[0, 0, 0, 0, 34]) == pytest.approx(gaussian(4, 2.0), rel=1e-5)  # the first click: 0 mm deep
+    assert float(env.hints[0, 1, 0, 0, 8]) == pytest.approx(gaussian(2, 2.0), rel=1e-5)
 
 
 def test_geodesic_hints_stop_at_an_edge():
