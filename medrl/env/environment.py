@@ -78,9 +78,11 @@ class EnvConfig:
         hint_depth_scale: > 0 widens the hint of a click deep inside an error: its σ is
             min(``hint_sigma_max_mm``, max(``hint_sigma_mm``, scale × depth)), the depth being the click's distance in mm
             to the nearest voxel the current mask already gives its label (as for the zones above), measured anew at
-            every interaction, so a click's hint narrows back to ``hint_sigma_mm`` once its error is mended. A click on
-            an empty mask, or in a missed structure tens of millimetres across, then says "this, and around here" over
-            the size of the error instead of over 5 mm. 0 = every hint has σ = ``hint_sigma_mm``.
+            every interaction, so a click's hint narrows back to ``hint_sigma_mm`` once its error is mended. A click in
+            a part of a structure tens of millimetres across that the mask missed then says "this, and around here" over
+            the size of the error instead of over 5 mm. A click on a mask with no voxel of its label (an empty mask) keeps
+            ``hint_sigma_mm``: nothing tells the size of its error (widened there, the first click over-filled small
+            structures, docs/real_patients.md). 0 = every hint has σ = ``hint_sigma_mm``.
         hint_sigma_max_mm: the widest hint's σ in mm (with ``hint_depth_scale``).
     """
 
@@ -358,7 +360,11 @@ class RefinementEnv:
         horizon = config.widest_hint_sigma_mm / config.hint_depth_scale
         distance = self._click_distance.clone()
         for b, volume_clicks in enumerate(self.clicks):
+            foreground = to_mask(self.p[b, 0])
+            has_label = {True: bool(foreground.any()), False: not bool(foreground.all())}
             for click in volume_clicks:
+                if not has_label[bool(click.positive)]:
+                    continue  # nothing in the volume has the click's label (an empty mask): no scale for its error
                 sigma = click_hint_sigma_mm(config, click_depth_mm(self.p[b, 0], click, self.spacing[b], horizon))
                 if sigma > config.hint_sigma_mm:
                     own = self._distance_to([[click] if other == b else [] for other in range(len(self.clicks))],

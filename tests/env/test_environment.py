@@ -356,8 +356,9 @@ def test_click_depth_is_searched_up_to_its_horizon_only():
 
 def test_depth_scaled_hints_widen_with_the_error_a_click_sits_in_and_narrow_once_it_is_mended():
     """A line of 60 voxels (1 mm), σ = 2 mm, scale 0.5, widest σ 8 mm. A positive click at 30 on a mask that is
-    foreground from 44 sits 14 mm deep: σ = 7 mm; on an empty mask σ = 8 mm; a click at 42, 2 mm deep, keeps 2 mm.
-    Once the mask reaches the click (the error mended), the next interaction's hint of that click is 2 mm again."""
+    foreground from 44 sits 14 mm deep: σ = 7 mm; one at 10, 34 mm deep (beyond the 16 mm horizon), σ = 8 mm; one at
+    42, 2 mm deep, keeps 2 mm, and so does one on an empty mask (nothing tells its error's size). Once the mask reaches
+    the click (the error mended), the next interaction's hint of that click is 2 mm again."""
     image = torch.zeros(1, 1, 1, 1, 60)
     config = EnvConfig(hint_sigma_mm=2.0, hint_depth_scale=0.5, hint_sigma_max_mm=8.0)
     assert config.widest_hint_sigma_mm == 8.0 and EnvConfig(hint_sigma_max_mm=8.0).widest_hint_sigma_mm == 5.0
@@ -372,7 +373,8 @@ def test_depth_scaled_hints_widen_with_the_error_a_click_sits_in_and_narrow_once
     partial = torch.zeros_like(image); partial[..., 44:] = 1
     gaussian = lambda d, sigma: math.exp(-d**2 / (2 * sigma**2))  # noqa: E731
     assert hint_at(partial, 30, 37) == pytest.approx(gaussian(7, 7.0), rel=1e-5)
-    assert hint_at(torch.zeros_like(image), 30, 38) == pytest.approx(gaussian(8, 8.0), rel=1e-5)
+    assert hint_at(partial, 10, 18) == pytest.approx(gaussian(8, 8.0), rel=1e-5)
+    assert hint_at(torch.zeros_like(image), 30, 34) == pytest.approx(gaussian(4, 2.0), rel=1e-5)
     assert hint_at(partial, 42, 38) == pytest.approx(gaussian(4, 2.0), rel=1e-5)
 
     env = RefinementEnv(config)
